@@ -1,0 +1,47 @@
+"""``deephash hash VIDEO...``: print each video's code and categories."""
+
+from __future__ import annotations
+
+import json
+
+from deephash.cli.common import add_model_option, model_dir
+from deephash.errors import VideoError
+from deephash.hasher import EmbeddedHasher
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "hash",
+        help="hash videos with the embedded model (ONNX Runtime)",
+        description="Sample T frames of each video, run the model in-process and print the binary code "
+        "(hex), the L1/L2 categories and their probabilities.",
+    )
+    parser.add_argument("videos", nargs="+", help="video files")
+    add_model_option(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    hasher = EmbeddedHasher(model_dir(args))
+    failures = 0
+    for video in args.videos:
+        try:
+            result = hasher.hash_video(video)
+        except VideoError as error:
+            failures += 1
+            print(json.dumps({"video": video, "error": str(error)}) if args.json else f"{video}: error: {error}")
+            continue
+        if args.json:
+            print(json.dumps({"video": video, "model_version": hasher.version, **result.to_json()}))
+        else:
+            print(
+                f"{video}\n  code  {result.code_hex}\n"
+                f"  L1    {result.l1.name} (id {result.l1.id}, p={result.l1.probability:.3f})\n"
+                f"  L2    {result.l2.name} (id {result.l2.id}, p={result.l2.probability:.3f})"
+                + "".join(
+                    f"\n  {name:<5} {value.name} (p={value.probability:.3f})" for name, value in result.extra.items()
+                )
+                + (f"\n  note  only {result.frames_used} distinct frames" if result.repeated_frames else "")
+            )
+    return 3 if failures else 0

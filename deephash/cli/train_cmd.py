@@ -1,0 +1,73 @@
+"""``deephash train DATASET --out MODEL``: train the cascade."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deephash.model.backbones import BACKBONES
+from deephash.model.config import ModelConfig, Taxonomy
+from deephash.training.objective import LossWeights
+from deephash.training.trainer import TrainOptions, train
+
+
+def add_parser(subparsers) -> None:
+    defaults, weights = TrainOptions(), LossWeights()
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on a labelled dataset",
+        description="Train on DATASET/train.csv (labels -1 = unknown). Mode 'heads' caches backbone "
+        "features once and trains fusion + heads (minutes on a CPU); 'full' fine-tunes the backbone too.",
+    )
+    parser.add_argument("dataset", type=Path, help="dataset folder (labels.json, train.csv)")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--mode", choices=("heads", "full"), default=defaults.mode)
+    parser.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0")
+    parser.add_argument("--bits", type=int, default=128, help="code length L (half L1, half L2)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--augment-views",
+        type=int,
+        default=defaults.augment_views,
+        help="edited copies per video in the feature cache (heads mode)",
+    )
+    parser.add_argument("--freeze-backbone", action="store_true", help="full mode: keep backbone weights")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    for name in ("intra", "triplet", "instance"):
+        parser.add_argument(f"--{name}-weight", type=float, default=getattr(weights, name))
+        parser.add_argument(f"--{name}-margin", type=float, default=getattr(weights, f"{name}_margin"))
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    taxonomy = Taxonomy.load(args.dataset / "labels.json")
+    config = ModelConfig(taxonomy=taxonomy, backbone=args.backbone, l1_bits=args.bits // 2, l2_bits=args.bits // 2)
+    weights = LossWeights(
+        intra=args.intra_weight,
+        triplet=args.triplet_weight,
+        instance=args.instance_weight,
+        intra_margin=args.intra_margin,
+        triplet_margin=args.triplet_margin,
+        instance_margin=args.instance_margin,
+    )
+    options = TrainOptions(
+        mode=args.mode,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        augment_views=args.augment_views,
+        freeze_backbone=args.freeze_backbone,
+        resume=args.resume,
+        weights=weights,
+    )
+    result = train(args.dataset, args.out, config, options)
+    last = result.history[-1] if result.history else {}
+    print(
+        f"trained {len(result.history)} epochs in {result.seconds:.0f} s "
+        f"(features {result.feature_seconds:.0f} s, {result.videos_per_second:.0f} videos/s); "
+        f"final loss {last.get('loss', float('nan')):.3f}; model in {args.out}"
+    )
+    return 0

@@ -1,0 +1,69 @@
+"""One exception root for the whole package.
+
+Every boundary (CLI exit code, HTTP status) translates :class:`DeepHashError` once, so callers never
+need to know which stage failed to decide how to report it.
+"""
+
+from __future__ import annotations
+
+
+class DeepHashError(Exception):
+    """Root of every error deephash raises on purpose."""
+
+    exit_code = 1
+
+
+class VideoError(DeepHashError):
+    """A video could not be turned into frames."""
+
+    exit_code = 3
+
+
+class NotAMediaFile(VideoError):
+    """The input is not a container FFmpeg can open (or it is empty)."""
+
+
+class CorruptVideo(VideoError):
+    """The container opened but its data is truncated or damaged."""
+
+
+class NoVideoStream(VideoError):
+    """The file holds no video stream (e.g. an audio-only file)."""
+
+
+class NoDecodableFrames(VideoError):
+    """Not a single frame of the video stream could be decoded."""
+
+
+class VideoLimitExceeded(VideoError):
+    """Dimensions, duration or file size are outside the configured limits."""
+
+
+class DecodeTimeout(VideoError):
+    """Decoding took longer than the configured time limit."""
+
+
+class ModelError(DeepHashError):
+    """A model artefact is missing, malformed or incompatible."""
+
+    exit_code = 4
+
+
+class DatasetError(DeepHashError):
+    """A dataset folder, CSV or labels file is malformed."""
+
+    exit_code = 5
+
+
+class LibraryError(DeepHashError):
+    """A code library (index) cannot be opened or changed as asked."""
+
+    exit_code = 6
+
+
+class IncompatibleLibrary(LibraryError):
+    """Codes of another length or another model version were offered to a library."""
+
+
+class UnknownVideoId(LibraryError):
+    """The library holds no row for the requested video id."""

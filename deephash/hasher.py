@@ -1,0 +1,98 @@
+"""Video → code with the embedded backend (ONNX Runtime in-process), and the result type every path shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from deephash.codes import to_hex
+from deephash.model.artifacts import MASK_FILE, ONNX_FILE, load_config, model_version
+from deephash.model.config import ModelConfig
+from deephash.model.onnx import OnnxRunner
+from deephash.video import SampledFrames, VideoLimits, VideoSource, sample_frames
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    name: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class VideoHash:
+    """The code of one video and what the model said about it."""
+
+    code: np.ndarray  # packed uint8 [L/8]
+    l1: Category
+    l2: Category
+    extra: dict[str, Category] = field(default_factory=dict)
+    frames_used: int = 0
+    repeated_frames: bool = False
+
+    @property
+    def code_hex(self) -> str:
+        return to_hex(self.code)
+
+    def to_json(self) -> dict:
+        def category(value: Category) -> dict:
+            return {"id": value.id, "name": value.name, "probability": round(value.probability, 6)}
+
+        return {
+            "code": self.code_hex,
+            "l1": category(self.l1),
+            "l2": category(self.l2),
+            "extra": {name: category(value) for name, value in self.extra.items()},
+            "frames_used": self.frames_used,
+            "repeated_frames": self.repeated_frames,
+        }
+
+
+def hashes_from_outputs(outputs: dict[str, np.ndarray], config: ModelConfig) -> list[VideoHash]:
+    """Model outputs of a batch (by output name, as ONNX Runtime and Triton return them) → results."""
+    taxonomy = config.taxonomy
+    results = []
+    for row in range(len(outputs["code"])):
+        l1, l2 = int(outputs["l1_id"][row]), int(outputs["l2_id"][row])
+        extra = {}
+        for name, values in taxonomy.extra.items():
+            index = int(outputs[f"{name}_id"][row])
+            extra[name] = Category(index, values[index], float(outputs[f"{name}_prob"][row]))
+        results.append(
+            VideoHash(
+                code=np.asarray(outputs["code"][row], dtype=np.uint8),
+                l1=Category(l1, taxonomy.l1_names[l1], float(outputs["l1_prob"][row])),
+                l2=Category(l2, taxonomy.l2_names[l2], float(outputs["l2_prob"][row])),
+                extra=extra,
+            )
+        )
+    return results
+
+
+class EmbeddedHasher:
+    """Loads ``model.onnx`` of a model folder and hashes frames or video files in-process."""
+
+    def __init__(self, model_dir: Path, threads: int | None = None, limits: VideoLimits = VideoLimits()):
+        self.model_dir = Path(model_dir)
+        self.config = load_config(self.model_dir)
+        self.runner = OnnxRunner(self.model_dir / ONNX_FILE, threads)
+        self.version = model_version(self.model_dir)
+        self.limits = limits
+
+    @property
+    def mask_path(self) -> Path:
+        return self.model_dir / MASK_FILE
+
+    def sample(self, source: VideoSource) -> SampledFrames:
+        return sample_frames(source, self.config.num_frames, self.config.frame_size, self.limits)
+
+    def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
+        """uint8 ``[B, T, 3, S, S]`` → one result per video."""
+        return hashes_from_outputs(self.runner.run(np.ascontiguousarray(frames)), self.config)
+
+    def hash_video(self, source: VideoSource) -> VideoHash:
+        sampled = self.sample(source)
+        result = self.hash_frames(sampled.frames[None])[0]
+        return replace(result, frames_used=sampled.distinct_frames, repeated_frames=sampled.repeated)

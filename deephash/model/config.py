@@ -1,0 +1,105 @@
+"""The model's shape: a small JSON-serialisable config and the label taxonomy it was trained on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from deephash.errors import DatasetError, ModelError
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """Two-level categories: L1 group names, L2 names with their group, extra label dimensions.
+
+    L2 ids are global across groups (DESIGN.md). Stored as ``labels.json``::
+
+        {"l1": ["shapes", ...], "l2": [{"name": "circles", "l1": 0}, ...], "extra": {"scene": ["a", "b"]}}
+    """
+
+    l1_names: tuple[str, ...]
+    l2_names: tuple[str, ...]
+    l2_parent: tuple[int, ...]
+    extra: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.l1_names or not self.l2_names:
+            raise DatasetError("a taxonomy needs at least one L1 and one L2 category")
+        if len(self.l2_names) != len(self.l2_parent):
+            raise DatasetError("every L2 category needs exactly one L1 parent")
+        bad = [p for p in self.l2_parent if not 0 <= p < len(self.l1_names)]
+        if bad:
+            raise DatasetError(f"L2 parents out of range: {bad}")
+        empty = [name for g, name in enumerate(self.l1_names) if g not in self.l2_parent]
+        if empty:
+            raise DatasetError(f"L1 categories without any L2 category: {empty}")
+        for names in (self.l1_names, self.l2_names):
+            if len(set(names)) != len(names):
+                raise DatasetError(f"category names must be unique: {names}")
+
+    @property
+    def groups(self) -> list[list[int]]:
+        """Global L2 ids of each L1 group, in id order."""
+        return [[k for k, p in enumerate(self.l2_parent) if p == g] for g in range(len(self.l1_names))]
+
+    def to_json(self) -> dict:
+        return {
+            "l1": list(self.l1_names),
+            "l2": [{"name": n, "l1": p} for n, p in zip(self.l2_names, self.l2_parent)],
+            "extra": {key: list(values) for key, values in self.extra.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Taxonomy:
+        try:
+            return cls(
+                l1_names=tuple(data["l1"]),
+                l2_names=tuple(item["name"] for item in data["l2"]),
+                l2_parent=tuple(int(item["l1"]) for item in data["l2"]),
+                extra={key: tuple(values) for key, values in data.get("extra", {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise DatasetError(f"malformed labels.json: {error}") from error
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Taxonomy:
+        if not path.is_file():
+            raise DatasetError(f"labels file not found: {path}")
+        return cls.from_json(json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network before loading its weights."""
+
+    taxonomy: Taxonomy
+    backbone: str = "efficientnet_lite0"
+    num_frames: int = 5
+    frame_size: int = 224
+    shared_dim: int = 512
+    l1_bits: int = 64
+    l2_bits: int = 64
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if (self.l1_bits + self.l2_bits) % 64:
+            raise ModelError(f"code length {self.l1_bits + self.l2_bits} is not a multiple of 64")
+
+    @property
+    def code_bits(self) -> int:
+        return self.l1_bits + self.l2_bits
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["taxonomy"] = self.taxonomy.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelConfig:
+        data = dict(data)
+        data["taxonomy"] = Taxonomy.from_json(data["taxonomy"])
+        return cls(**data)

@@ -1,0 +1,75 @@
+"""PyTorch → ONNX export and an ONNX Runtime session wrapper (the embedded inference backend)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from deephash.errors import ModelError
+
+OPSET = 17
+INPUT_NAME = "frames"
+
+
+def export_onnx(
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    output_names: list[str],
+    input_name: str = INPUT_NAME,
+    dynamic_frames: bool = False,
+) -> Path:
+    """Export with a dynamic batch axis (TorchScript exporter), then run ``onnx.checker`` on the file.
+
+    ``dynamic_frames`` also frees axis 1 (frames per video) of input and outputs, for per-frame encoders.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    axes = {0: "batch", 1: "frames"} if dynamic_frames else {0: "batch"}
+    dynamic = {input_name: axes, **{name: axes for name in output_names}}
+    module = module.eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=[input_name],
+            output_names=output_names,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def default_threads() -> int:
+    """Threads for ONNX Runtime: DEEPHASH_THREADS, else every core this process may use."""
+    configured = os.environ.get("DEEPHASH_THREADS")
+    return int(configured) if configured else len(os.sched_getaffinity(0))
+
+
+class OnnxRunner:
+    """One ONNX Runtime CPU session; ``run`` maps the single input to the named outputs."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        if not Path(path).is_file():
+            raise ModelError(f"ONNX model not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"ONNX Runtime cannot load {path}: {error}") from error
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [output.name for output in self.session.get_outputs()]
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(self.output_names, {self.input_name: batch})
+        return dict(zip(self.output_names, values))

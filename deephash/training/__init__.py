@@ -1,0 +1,1 @@
+"""Training: losses on cascade outputs, the cached-feature trainer and full fine-tuning."""

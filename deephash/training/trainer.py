@@ -1,0 +1,261 @@
+"""Train the cascade on a labelled dataset.
+
+Two modes:
+
+* ``heads`` (default, CPU-friendly): backbone features of every training video — the 2T intra-pair frames
+  of the original and of ``augment_views`` randomly edited copies — are computed once with ONNX Runtime
+  and cached; only the fusion and heads are trained, which takes minutes on two cores.
+* ``full``: frames are decoded and edited on the fly and the backbone is fine-tuned too (or frozen with
+  ``freeze_backbone``); for machines with time or a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from deephash.data.dataset import Split, read_split
+from deephash.data.edits import RandomEdit, edit_frames
+from deephash.errors import DatasetError
+from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
+from deephash.model.artifacts import save_model
+from deephash.model.config import ModelConfig, Taxonomy
+from deephash.model.network import DeepHashNet
+from deephash.training.objective import BatchLabels, LossWeights, joint_loss
+from deephash.video import sample_frames
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    mode: str = "heads"
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 2e-3
+    backbone_lr_scale: float = 0.1
+    weight_decay: float = 1e-4
+    seed: int = 0
+    augment_views: int = 2
+    freeze_backbone: bool = False
+    resume: bool = False
+    weights: LossWeights = field(default_factory=LossWeights)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]]
+    seconds: float
+    feature_seconds: float
+    videos_per_second: float
+
+
+def videos_views(path: Path, num_frames: int, views: int, seed: int, size: int = 224) -> np.ndarray:
+    """``uint8 [(1 + views) * 2T, 3, S, S]``: 2T frames of the video, then of ``views`` edited copies.
+
+    Even frames of a view form one frame set of the intra-pair, odd frames the other.
+    """
+    frames = sample_frames(path, 2 * num_frames, size).frames
+    rng = np.random.default_rng(seed)
+    copies = [edit_frames(frames, RandomEdit.draw(rng)) for _ in range(views)]
+    return np.concatenate([frames, *copies])
+
+
+def _labels(split: Split, rows: np.ndarray) -> BatchLabels:
+    return BatchLabels(
+        l1=torch.from_numpy(split.l1[rows]),
+        l2=torch.from_numpy(split.l2[rows]),
+        extra={name: torch.from_numpy(values[rows]) for name, values in split.extra.items()},
+    )
+
+
+def _cached_features(split: Split, model: DeepHashNet, options: TrainOptions, cache: Path) -> np.ndarray:
+    """``float16 [N, 1 + views, 2T, F]``, reused from ``cache`` when made for the same inputs."""
+    config = model.config
+    key = {
+        "paths": [str(path) for path in split.paths],
+        "encoder": encoder_digest(model.encoder),
+        "frames": config.num_frames,
+        "views": options.augment_views,
+        "seed": options.seed,
+    }
+    seeds = {path: options.seed * 1_000_003 + index for index, path in enumerate(split.paths)}
+
+    def compute() -> np.ndarray:
+        features = extract_features(
+            split.paths,
+            BackboneRunner(model.encoder, config.frame_size),
+            lambda path: videos_views(path, config.num_frames, options.augment_views, seeds[path], config.frame_size),
+            description="backbone features",
+        )
+        return features.astype(np.float16).reshape(len(split), 1 + options.augment_views, 2 * config.num_frames, -1)
+
+    return cached_array(cache, key, compute)
+
+
+def _cached_batches(
+    features: np.ndarray, split: Split, options: TrainOptions, rng: np.random.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, BatchLabels]]:
+    order = rng.permutation(len(split))
+    views = features.shape[1]
+    for start in range(0, len(order), options.batch_size):
+        rows = np.sort(order[start : start + options.batch_size])
+        if len(rows) < 2:
+            continue
+        anchor_view = np.where(rng.random(len(rows)) < 0.5, 0, rng.integers(0, views, len(rows)))
+        positive_view = rng.integers(0, views, len(rows))
+        block = np.asarray(features[rows], dtype=np.float32)
+        anchor = block[np.arange(len(rows)), anchor_view, 0::2]
+        positive = block[np.arange(len(rows)), positive_view, 1::2]
+        yield torch.from_numpy(anchor), torch.from_numpy(positive), _labels(split, rows)
+
+
+class _PairFrames(Dataset):
+    """Full fine-tuning: each item is an intra-pair of (possibly edited) frame sets of one video."""
+
+    def __init__(self, split: Split, num_frames: int, seed: int) -> None:
+        self.split, self.num_frames, self.seed, self.epoch = split, num_frames, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        frames = sample_frames(self.split.paths[index], 2 * self.num_frames).frames
+        edited = edit_frames(frames, RandomEdit.draw(rng)) if rng.random() < 0.7 else frames
+        return frames[0::2], edited[1::2], index
+
+
+def train(
+    dataset_root: Path,
+    out_dir: Path,
+    config: ModelConfig | None = None,
+    options: TrainOptions = TrainOptions(),
+    cache_dir: Path | None = None,
+) -> TrainResult:
+    """Train on ``train.csv`` of the dataset and write the model folder ``out_dir``.
+
+    ``cache_dir`` holds cached backbone features (default ``out_dir/cache``); models of other code
+    lengths trained on the same data and backbone share it.
+    """
+    if options.mode not in ("heads", "full"):
+        raise DatasetError(f"unknown training mode {options.mode!r} (heads or full)")
+    taxonomy = Taxonomy.load(dataset_root / "labels.json")
+    config = config or ModelConfig(taxonomy=taxonomy)
+    if config.taxonomy != taxonomy:
+        raise DatasetError("the model's taxonomy differs from the dataset's labels.json")
+    split = read_split(dataset_root, "train", taxonomy)
+    torch.manual_seed(options.seed)
+    model = DeepHashNet(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    feature_seconds = 0.0
+    if options.mode == "heads":
+        cache = (cache_dir or out_dir / "cache") / "train_features.npy"
+        features = _cached_features(split, model, options, cache)
+        feature_seconds = time.monotonic() - started
+        parameters = [{"params": model.head.parameters(), "lr": options.lr}]
+    else:
+        features = None
+        if options.freeze_backbone:
+            model.encoder.requires_grad_(False)
+        parameters = [
+            {"params": model.head.parameters(), "lr": options.lr},
+            {"params": model.encoder.parameters(), "lr": options.lr * options.backbone_lr_scale},
+        ]
+    optimizer = torch.optim.AdamW(parameters, weight_decay=options.weight_decay)
+    steps_per_epoch = math.ceil(len(split) / options.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group["lr"] for group in parameters],
+        total_steps=max(1, options.epochs * steps_per_epoch),
+        pct_start=0.1,
+    )
+    history: list[dict[str, float]] = []
+    first_epoch = 0
+    checkpoint = out_dir / CHECKPOINT_FILE
+    if options.resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, first_epoch = state["history"], state["epoch"] + 1
+    rng = np.random.default_rng(options.seed + first_epoch)
+    generator = torch.Generator().manual_seed(options.seed + first_epoch)
+    pair_frames = _PairFrames(split, config.num_frames, options.seed) if features is None else None
+    trained_videos, train_seconds = 0, 0.0
+    with tqdm(range(first_epoch, options.epochs), desc="training", unit="epoch") as epochs:
+        for epoch in epochs:
+            epoch_started = time.monotonic()
+            model.train()
+            if options.mode == "full" and options.freeze_backbone:
+                model.encoder.eval()
+            if features is not None:
+                batches = _cached_batches(features, split, options, rng)
+            else:
+                batches = _full_batches(model, pair_frames, split, options, epoch)
+            totals: dict[str, float] = {}
+            count = 0
+            for anchor, positive, labels in batches:
+                loss, parts = joint_loss(model.head, anchor, positive, labels, options.weights, generator)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                for name, value in {"loss": float(loss), **parts}.items():
+                    totals[name] = totals.get(name, 0.0) + value * len(labels.l1)
+                count += len(labels.l1)
+            summary = {name: value / max(count, 1) for name, value in totals.items()}
+            seconds = time.monotonic() - epoch_started
+            trained_videos, train_seconds = trained_videos + count, train_seconds + seconds
+            summary["videos_per_s"] = count / max(seconds, 1e-9)
+            history.append({"epoch": epoch, **summary})
+            epochs.set_postfix(loss=f"{summary.get('loss', 0):.3f}", vps=f"{summary['videos_per_s']:.0f}")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history,
+                    "epoch": epoch,
+                },
+                checkpoint,
+            )
+    model.eval()
+    result = TrainResult(
+        history=history,
+        seconds=time.monotonic() - started,
+        feature_seconds=feature_seconds,
+        videos_per_second=trained_videos / max(train_seconds, 1e-9),
+    )
+    save_model(model, out_dir, {"training": {"options": _jsonable(options), **asdict(result)}})
+    return result
+
+
+def _full_batches(
+    model: DeepHashNet, pair_frames: _PairFrames, split: Split, options: TrainOptions, epoch: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, BatchLabels]]:
+    pair_frames.epoch = epoch
+    loader = DataLoader(
+        pair_frames,
+        batch_size=options.batch_size,
+        shuffle=True,
+        num_workers=2,
+        generator=torch.Generator().manual_seed(options.seed + epoch),
+    )
+    for first, second, rows in loader:
+        yield model.encoder(first), model.encoder(second), _labels(split, rows.numpy())
+
+
+def _jsonable(options: TrainOptions) -> dict:
+    data = asdict(options)
+    data["weights"] = asdict(options.weights)
+    return data

@@ -1,0 +1,21 @@
+"""Frames from videos: the one place where sampling and pre-processing happen."""
+
+from deephash.video.frames import (
+    DEFAULT_FRAME_SIZE,
+    DEFAULT_NUM_FRAMES,
+    SampledFrames,
+    VideoLimits,
+    VideoSource,
+    sample_frames,
+    sample_intra_pair,
+)
+
+__all__ = [
+    "DEFAULT_FRAME_SIZE",
+    "DEFAULT_NUM_FRAMES",
+    "SampledFrames",
+    "VideoLimits",
+    "VideoSource",
+    "sample_frames",
+    "sample_intra_pair",
+]
