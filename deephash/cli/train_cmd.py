@@ -37,7 +37,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     for name in ("intra", "triplet", "instance"):
         parser.add_argument(f"--{name}-weight", type=float, default=getattr(weights, name))
-        parser.add_argument(f"--{name}-margin", type=float, default=getattr(weights, f"{name}_margin"))
+    parser.add_argument("--intra-margin", type=float, default=weights.intra_margin, help="bits")
+    parser.add_argument("--triplet-margin", type=float, default=weights.triplet_margin, help="bits")
+    parser.add_argument(
+        "--instance-temperature", type=float, default=weights.instance_temperature, help="bits (InfoNCE)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -50,7 +54,7 @@ def run(args) -> int:
         instance=args.instance_weight,
         intra_margin=args.intra_margin,
         triplet_margin=args.triplet_margin,
-        instance_margin=args.instance_margin,
+        instance_temperature=args.instance_temperature,
     )
     options = TrainOptions(
         mode=args.mode,

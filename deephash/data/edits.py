@@ -88,6 +88,7 @@ class RandomEdit:
     logo_corner: int
     text: str | None
     quality: int | None
+    scale: float = 1.0
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> RandomEdit:
@@ -102,6 +103,7 @@ class RandomEdit:
             logo_corner=int(rng.integers(0, 4)),
             text="@user" + str(int(rng.integers(100, 999))) if rng.random() < 0.3 else None,
             quality=int(rng.integers(10, 40)) if rng.random() < 0.5 else None,
+            scale=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.4 else 1.0,
         )
 
     def apply(self, frame: Frame) -> Frame:
@@ -116,6 +118,8 @@ class RandomEdit:
             frame = overlay_logo(frame, self.logo, self.logo_corner)
         if self.text is not None:
             frame = overlay_text(frame, self.text)
+        if self.scale < 1.0:  # a low-resolution re-upload, scaled back up by the sampler
+            frame = resize(rescale(frame, self.scale), width, height)
         if self.quality is not None:
             frame = jpeg(frame, self.quality)
         return frame

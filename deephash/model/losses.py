@@ -49,3 +49,16 @@ def pick_negatives(categories: torch.Tensor, generator: torch.Generator | None =
     scores = torch.rand(count, count, generator=generator) * differs
     choice = scores.argmax(dim=1)
     return torch.where(differs.any(dim=1), choice, torch.arange(count))
+
+
+def instance_contrastive_loss(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE over the batch: each anchor must be nearer its own positive than every other video's.
+
+    ``logits[i, j] = -||a_i - p_j||^2 / temperature`` (temperature in bits), cross-entropy towards the
+    diagonal, in both directions. Every other video of the batch is a negative, so codes keep the
+    instance detail that near-duplicate search needs, not only the category.
+    """
+    distances = torch.cdist(anchor, positive).pow(2)
+    logits = -distances / temperature
+    targets = torch.arange(len(anchor))
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2

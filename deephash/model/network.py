@@ -47,7 +47,15 @@ class CascadeHead(nn.Module):
         widest = max(len(group) for group in groups)
         self.frame_logits = nn.Parameter(torch.zeros(config.num_frames))
         self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        # The standardised fused backbone features ride beside the learned ones into the hash layers. A
+        # linear map of them is a random projection at initialisation (SimHash), which keeps instance
+        # detail that a few hundred training videos cannot teach; training adds invariance and categories.
+        # The L2 part of that projection is shared by all groups, so a video whose L1 prediction flips
+        # under an edit keeps most of its L2 bits.
+        self.feature_norm = nn.BatchNorm1d(feature_dim, affine=False)
         self.l1_hash = nn.Linear(config.shared_dim, config.l1_bits)
+        self.l1_feature_hash = nn.Linear(feature_dim, config.l1_bits, bias=False)
+        self.l2_feature_hash = nn.Linear(feature_dim, config.l2_bits, bias=False)
         self.l1_classifier = nn.Linear(config.l1_bits, len(taxonomy.l1_names))
         count = len(groups)
         self.l2_hash_weight = nn.Parameter(torch.empty(count, config.shared_dim, config.l2_bits))
@@ -77,15 +85,16 @@ class CascadeHead(nn.Module):
 
     def forward(self, features: torch.Tensor, group: torch.Tensor | None = None) -> HeadOutput:
         """``group`` forces which L2 head runs (teacher forcing in training); default: the L1 prediction."""
-        fused = torch.einsum("btf,t->bf", features, self.fusion_weights())
+        fused = (features * self.fusion_weights().view(1, -1, 1)).sum(dim=1)
         shared = self.shared(fused)
-        l1_pre = self.l1_hash(shared)
+        standardised = self.feature_norm(fused)
+        l1_pre = self.l1_hash(shared) + self.l1_feature_hash(standardised)
         l1_soft = torch.sigmoid(l1_pre)
         l1_logits = self.l1_classifier(l1_soft)
         if group is None:
             group = l1_logits.argmax(dim=1)
         l2_pre = torch.bmm(shared.unsqueeze(1), self.l2_hash_weight[group]).squeeze(1)
-        l2_pre = l2_pre + self.l2_hash_bias[group]
+        l2_pre = l2_pre + self.l2_hash_bias[group] + self.l2_feature_hash(standardised)
         l2_soft = torch.sigmoid(l2_pre)
         l2_logits = torch.bmm(l2_soft.unsqueeze(1), self.l2_classifier_weight[group]).squeeze(1)
         l2_logits = l2_logits + self.l2_classifier_bias[group]
@@ -117,7 +126,7 @@ class FrameEncoder(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         batch, count = frames.shape[:2]
         images = (frames.flatten(0, 1).float() - self.mean) / self.std
-        return self.backbone(images).view(batch, count, -1)
+        return self.backbone(images).view(batch, count, self.feature_dim)
 
 
 class DeepHashNet(nn.Module):

@@ -18,11 +18,11 @@ class LossWeights:
     l2: float = 1.0
     extra: float = 0.5
     intra: float = 1.0
-    triplet: float = 1.0
-    instance: float = 1.0
+    triplet: float = 0.3
+    instance: float = 3.0
     intra_margin: float = 2.0
     triplet_margin: float = 24.0
-    instance_margin: float = 12.0
+    instance_temperature: float = 4.0
 
 
 @dataclass
@@ -48,7 +48,8 @@ def joint_loss(
     """Classification (both views) + intra-pair + triplet + instance triplet; returns the total and parts.
 
     The category triplet (negative of another category, as in the paper) separates categories; the
-    instance triplet (negative = any other video, smaller margin) keeps videos of one category apart,
+    instance triplet (negative = another video of the *same* category, smaller margin) keeps videos of
+    one category apart,
     without which near-duplicate search inside a category degrades to chance.
     """
     probe = head(anchor_features)
@@ -61,8 +62,10 @@ def joint_loss(
         "l1": sum(losses.classification_loss(out.l1_logits, labels.l1) for out in (anchor, positive)) / 2,
         "l2": sum(losses.classification_loss(out.l2_logits, local_l2) for out in (anchor, positive)) / 2,
         "intra": losses.intra_pair_loss(anchor.binary_like, positive.binary_like, weights.intra_margin),
-        "triplet": _triplet(anchor, positive, category, weights.triplet_margin, generator),
-        "instance": _triplet(anchor, positive, torch.arange(len(category)), weights.instance_margin, generator),
+        "triplet": _triplet(anchor, positive, losses.pick_negatives(category, generator), weights.triplet_margin),
+        "instance": losses.instance_contrastive_loss(
+            anchor.binary_like, positive.binary_like, weights.instance_temperature
+        ),
     }
     extra = [
         losses.classification_loss(anchor.extra_logits[name], labels.extra[name])
@@ -81,14 +84,8 @@ def joint_loss(
     return total, {name: float(value.detach()) for name, value in parts.items()}
 
 
-def _triplet(
-    anchor: HeadOutput,
-    positive: HeadOutput,
-    category: torch.Tensor,
-    margin: float,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    negatives = losses.pick_negatives(category, generator)
+def _triplet(anchor: HeadOutput, positive: HeadOutput, negatives: torch.Tensor, margin: float) -> torch.Tensor:
+    """Triplet loss over the rows that have a negative (row ``negatives[i]``'s positive view)."""
     valid = negatives != torch.arange(len(negatives))
     if not bool(valid.any()):
         return anchor.binary_like.sum() * 0.0

@@ -38,8 +38,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 @dataclass(frozen=True)
 class TrainOptions:
     mode: str = "heads"
-    epochs: int = 40
-    batch_size: int = 32
+    epochs: int = 80
+    batch_size: int = 64
     lr: float = 2e-3
     backbone_lr_scale: float = 0.1
     weight_decay: float = 1e-4
@@ -110,10 +110,9 @@ def _cached_batches(
         rows = np.sort(order[start : start + options.batch_size])
         if len(rows) < 2:
             continue
-        anchor_view = np.where(rng.random(len(rows)) < 0.5, 0, rng.integers(0, views, len(rows)))
         positive_view = rng.integers(0, views, len(rows))
         block = np.asarray(features[rows], dtype=np.float32)
-        anchor = block[np.arange(len(rows)), anchor_view, 0::2]
+        anchor = block[:, 0, 0::2]  # the original's frame set, as in full mode
         positive = block[np.arange(len(rows)), positive_view, 1::2]
         yield torch.from_numpy(anchor), torch.from_numpy(positive), _labels(split, rows)
 
@@ -187,6 +186,7 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        scheduler.total_steps = max(1, options.epochs * steps_per_epoch)  # more epochs may be asked now
         history, first_epoch = state["history"], state["epoch"] + 1
     rng = np.random.default_rng(options.seed + first_epoch)
     generator = torch.Generator().manual_seed(options.seed + first_epoch)
@@ -210,7 +210,7 @@ def train(
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                for name, value in {"loss": float(loss), **parts}.items():
+                for name, value in {"loss": float(loss.detach()), **parts}.items():
                     totals[name] = totals.get(name, 0.0) + value * len(labels.l1)
                 count += len(labels.l1)
             summary = {name: value / max(count, 1) for name, value in totals.items()}

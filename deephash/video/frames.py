@@ -81,7 +81,7 @@ def sample_frames(
     size: int = DEFAULT_FRAME_SIZE,
     limits: VideoLimits = VideoLimits(),
 ) -> SampledFrames:
-    """T frames at the centres of T equal slices of the video's duration."""
+    """T frames: those on screen at the centres of T equal slices of the video's duration."""
     return _sample(source, num_frames, size, limits)
 
 
@@ -218,9 +218,10 @@ def _frames_by_seeking(container, stream, targets: list[float], deadline: float)
             return None
         best = None
         for frame in _decode(container, stream, deadline):
-            best = frame  # the first frame at or after the target, else the stream's last
-            if _frame_time(frame) - start >= target:
+            if _frame_time(frame) - start > target + 1e-9:
+                best = best or frame  # nothing decoded before the target: the first frame after it
                 break
+            best = frame  # the frame on screen at the target time
         if best is None:
             best = chosen[-1] if chosen else None
         if best is None:

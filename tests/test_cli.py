@@ -1,0 +1,80 @@
+"""Every verb explains itself, and errors become exit codes with one-line messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from deephash.cli.main import VERBS, build_parser, main
+
+
+@pytest.mark.parametrize("verb", ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default"])
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    assert len(capsys.readouterr().out) > 200
+
+
+def test_all_verbs_are_registered():
+    names = set(build_parser()._subparsers._group_actions[0].choices)
+    assert len(names) == len(VERBS)
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["hash", "video.mp4", "--model", str(tmp_path / "nothing")]) == 4
+    assert "no model at" in capsys.readouterr().err
+
+
+def test_mask_needs_exactly_one_mode(tmp_path, capsys):
+    assert main(["mask", "--model", str(tmp_path)]) == 2
+    assert "exactly one" in capsys.readouterr().err
+
+
+def test_make_dataset_train_mask_evaluate_chain(tmp_path, capsys):
+    """The verbs compose: a tiny dataset, a small model, its mask, its evaluation."""
+    data, model = tmp_path / "data", tmp_path / "model"
+    assert (
+        main(
+            [
+                "make-dataset",
+                str(data),
+                "--train-per-class",
+                "2",
+                "--val-per-class",
+                "2",
+                "--query-per-class",
+                "1",
+                "--database-per-class",
+                "1",
+                "--frames",
+                "10",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                "--out",
+                str(model),
+                "--backbone",
+                "mobilenetv3_small",
+                "--epochs",
+                "3",
+                "--bits",
+                "64",
+                "--augment-views",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert main(["mask", "--model", str(model), "--tune", "--dataset", str(data)]) == 0
+    assert main(["export", "onnx", "--model", str(model)]) == 0
+    assert main(["evaluate", str(data), "--model", str(model), "--plots", str(tmp_path / "plots")]) == 0
+    out = capsys.readouterr().out
+    assert "mAP" in out and "near-duplicate" in out
+    assert (tmp_path / "plots" / "precision_recall.png").is_file()
+    assert main(["hash", str(next((data / "videos" / "query").glob("*.mp4"))), "--model", str(model)]) == 0

@@ -1,0 +1,68 @@
+"""The default model built by the README's set-up: real clips in, sensible codes out, through the CLI too."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deephash.cli.main import main
+from deephash.codes import hamming, unpack_bits
+from deephash.hasher import EmbeddedHasher
+from deephash.model.artifacts import ONNX_FILE, file_sha256, load_model, read_metadata
+from deephash.video import sample_frames
+
+
+@pytest.fixture(scope="module")
+def hasher(default_model) -> EmbeddedHasher:
+    return EmbeddedHasher(default_model)
+
+
+def test_carphone_pair_is_much_closer_than_unrelated_clips(hasher, clips):
+    codes = {name: hasher.hash_video(path).code for name, path in clips.items()}
+    pair = int(hamming(codes["carphone_pristine"], codes["carphone_distorted"]))
+    unrelated = [
+        int(hamming(codes[a], codes[b]))
+        for a in ("carphone_pristine", "carphone_distorted")
+        for b in ("bikes", "bigbuckbunny")
+    ]
+    assert pair * 2 < min(unrelated), (pair, unrelated)
+
+
+def test_onnx_runtime_matches_pytorch_on_real_frames(default_model, clips):
+    frames = np.stack([sample_frames(path).frames for path in clips.values()])
+    onnx_out = EmbeddedHasher(default_model).runner.run(frames)
+    model = load_model(default_model)
+    with torch.no_grad():
+        torch_out = dict(zip(model.output_names(), model(torch.from_numpy(frames))))
+    agreement = (unpack_bits(onnx_out["code"]) == unpack_bits(torch_out["code"].numpy())).mean()
+    assert agreement >= 0.999
+    assert np.array_equal(onnx_out["l1_id"], torch_out["l1_id"].numpy())
+    assert np.array_equal(onnx_out["l2_id"], torch_out["l2_id"].numpy())
+    assert np.allclose(onnx_out["l2_prob"], torch_out["l2_prob"].numpy(), atol=1e-3)
+
+
+def test_metadata_records_version_mask_and_figures(default_model):
+    metadata = read_metadata(default_model)
+    assert metadata["model_version"] == file_sha256(default_model / ONNX_FILE)
+    assert 0 < metadata["mask"]["ratio"] <= 1
+    figures = metadata["evaluation"]
+    assert set(figures["map"]) == {"hamming", "masked", "simhash"}
+    assert "real_footage_recall" in metadata["default_build"]
+
+
+def test_cli_hash_prints_code_and_categories(default_model, clips, capsys):
+    assert main(["hash", str(clips["bikes"]), "--model", str(default_model), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["code"]) == 32 and int(result["code"], 16) >= 0
+    assert result["l2"]["name"] and 0 < result["l1"]["probability"] <= 1
+    assert result["model_version"] == read_metadata(default_model)["model_version"]
+
+
+def test_cli_reports_a_bad_video_without_a_traceback(default_model, tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    assert main(["hash", str(bad), "--model", str(default_model)]) == 3
+    assert "error" in capsys.readouterr().out

@@ -1,0 +1,107 @@
+"""The cascade: L2 head chosen by gathering equals running the predicted group's head explicitly;
+codes are the thresholded hash layers, packed; the ONNX export computes the same outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deephash.codes import unpack_bits
+from deephash.model.backbones import backbone_spec
+from deephash.model.config import ModelConfig, Taxonomy
+from deephash.model.network import DeepHashNet
+from deephash.model.onnx import OnnxRunner, export_onnx
+
+UNEVEN = Taxonomy(
+    l1_names=("a", "b", "c"),
+    l2_names=("a1", "a2", "b1", "c1", "c2", "c3"),
+    l2_parent=(0, 0, 1, 2, 2, 2),
+    extra={"scene": ("in", "out")},
+)
+
+
+@pytest.fixture(scope="module")
+def small_model() -> DeepHashNet:
+    torch.manual_seed(0)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", frame_size=64, l1_bits=32, l2_bits=32)
+    return DeepHashNet(config).eval()
+
+
+def test_l2_head_of_predicted_group_by_gather_equals_explicit_loop(small_model):
+    head = small_model.head
+    features = torch.randn(16, 5, 576)
+    with torch.no_grad():
+        out = head(features)
+        fused = (features * head.fusion_weights()[None, :, None]).sum(dim=1)
+        shared = head.shared(fused)
+        projected = head.l2_feature_hash(head.feature_norm(fused))
+        for row in range(16):
+            group = int(out.l1_logits[row].argmax())
+            assert int(out.group[row]) == group
+            pre = shared[row] @ head.l2_hash_weight[group] + head.l2_hash_bias[group] + projected[row]
+            assert torch.allclose(out.hash_pre[row, 32:], pre, atol=1e-5)
+            width = len(UNEVEN.groups[group])
+            logits = (
+                torch.sigmoid(pre) @ head.l2_classifier_weight[group][:, :width]
+                + head.l2_classifier_bias[group][:width]
+            )
+            assert torch.allclose(out.l2_logits[row, :width], logits, atol=1e-5)
+            assert torch.all(out.l2_logits[row, width:] < -1e3)
+
+
+def test_outputs_are_packed_thresholded_bits_and_valid_categories(small_model):
+    frames = torch.randint(0, 256, (6, 5, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        code, l1, l1_prob, l2, l2_prob, scene, scene_prob = small_model(frames)
+        out = small_model.head(small_model.encoder(frames))
+    assert code.dtype == torch.uint8 and code.shape == (6, 8)
+    assert np.array_equal(unpack_bits(code.numpy()), (out.hash_pre >= 0).numpy().astype(np.uint8))
+    parents = torch.tensor(UNEVEN.l2_parent)
+    assert torch.equal(parents[l2], l1), "the L2 category always lies in the predicted L1 group"
+    for prob in (l1_prob, l2_prob, scene_prob):
+        assert torch.all((prob > 0) & (prob <= 1))
+    assert set(scene.tolist()) <= {0, 1}
+
+
+def test_fusion_weights_are_learned_and_normalised(small_model):
+    weights = small_model.head.fusion_weights()
+    assert weights.shape == (5,) and weights.sum().item() == pytest.approx(1.0)
+    assert small_model.head.frame_logits.requires_grad
+
+
+def test_onnx_export_matches_pytorch(small_model, tmp_path):
+    example = torch.zeros(2, 5, 3, 64, 64, dtype=torch.uint8)
+    path = export_onnx(small_model, example, tmp_path / "m.onnx", small_model.output_names())
+    frames = np.random.default_rng(0).integers(0, 256, (7, 5, 3, 64, 64), dtype=np.uint8)
+    onnx_out = OnnxRunner(path).run(frames)
+    with torch.no_grad():
+        torch_out = dict(zip(small_model.output_names(), small_model(torch.from_numpy(frames))))
+    agreement = (unpack_bits(onnx_out["code"]) == unpack_bits(torch_out["code"].numpy())).mean()
+    assert agreement >= 0.999
+    for name in ("l1_id", "l2_id", "scene_id"):
+        assert np.array_equal(onnx_out[name], torch_out[name].numpy())
+    assert np.allclose(onnx_out["l1_prob"], torch_out["l1_prob"].numpy(), atol=1e-4)
+
+
+def test_pretrained_backbone_sees_a_cat():
+    """The shipped ImageNet weights really load: chelsea lands in a cat class (281-285)."""
+    from skimage import data
+
+    from deephash.data.edits import resize
+    from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD
+
+    backbone = backbone_spec("efficientnet_lite0").build(None).eval()
+    image = resize(data.chelsea(), 224, 224).astype(np.float32) / 255.0
+    tensor = torch.from_numpy((image - IMAGENET_MEAN) / IMAGENET_STD).permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        probabilities = torch.softmax(backbone.imagenet_logits(tensor), dim=1)[0]
+    assert 281 <= int(probabilities.argmax()) <= 285
+    assert float(probabilities.max()) > 0.3
+
+
+def test_unknown_backbone_is_a_clear_error():
+    from deephash.errors import ModelError
+
+    with pytest.raises(ModelError, match="known: efficientnet_lite0"):
+        backbone_spec("resnet9000")

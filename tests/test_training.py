@@ -1,0 +1,53 @@
+"""Training really learns, resumes from its checkpoint, and the trained model is masked and evaluated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deephash.data.dataset import read_split
+from deephash.evaluation import FeatureStore, evaluate_dataset, tune_mask_ratio
+from deephash.mask import CategoryMask
+from deephash.model.artifacts import load_model
+from deephash.model.config import ModelConfig, Taxonomy
+from deephash.training.trainer import TrainOptions, train
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    config = ModelConfig(taxonomy=Taxonomy.load(tiny_dataset / "labels.json"), backbone="mobilenetv3_small")
+    result = train(tiny_dataset, out, config, TrainOptions(epochs=30, batch_size=12, augment_views=1))
+    return out, result
+
+
+def test_short_training_run_lowers_the_loss(trained):
+    _, result = trained
+    first = np.mean([epoch["loss"] for epoch in result.history[:3]])
+    last = np.mean([epoch["loss"] for epoch in result.history[-3:]])
+    assert last < 0.7 * first
+    assert result.history[-1]["l1"] < result.history[0]["l1"]
+
+
+def test_resume_continues_from_the_checkpoint(trained, tiny_dataset):
+    out, result = trained
+    config = load_model(out).config
+    again = train(tiny_dataset, out, config, TrainOptions(epochs=32, batch_size=12, augment_views=1, resume=True))
+    assert [epoch["epoch"] for epoch in again.history] == list(range(32))
+    assert again.history[:30] == result.history
+
+
+def test_mask_tuning_and_evaluation_run_on_the_trained_model(trained, tiny_dataset, tmp_path):
+    out, _ = trained
+    model = load_model(out)
+    val = read_split(tiny_dataset, "val", model.config.taxonomy)
+    features = FeatureStore(model, tmp_path).features("val", val.paths)
+    ratio, scores = tune_mask_ratio(model, features, val.l2)
+    assert ratio in scores and scores[ratio] == max(scores.values())
+    report = evaluate_dataset(model, CategoryMask.from_head(model.head, ratio), tiny_dataset, tmp_path)
+    assert set(report.retrieval) == {"hamming", "masked", "simhash"}
+    assert 0 < report.retrieval["hamming"].mean_average_precision <= 1
+    assert set(report.near_duplicates["hamming"]) >= {"flip", "crop", "all"}
+    assert "near-duplicate" in report.table()
+    written = report.plot(tmp_path / "plots")
+    assert all(path.stat().st_size > 1000 for path in written)
