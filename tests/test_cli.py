@@ -7,7 +7,9 @@ import pytest
 from deephash.cli.main import VERBS, build_parser, main
 
 
-@pytest.mark.parametrize("verb", ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default"])
+@pytest.mark.parametrize(
+    "verb", ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default", "index"]
+)
 def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([verb, "--help"])

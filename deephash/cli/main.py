@@ -11,12 +11,13 @@ from deephash.cli import (
     evaluate_cmd,
     export_cmd,
     hash_cmd,
+    index_cmd,
     mask_cmd,
     train_cmd,
 )
 from deephash.errors import DeepHashError
 
-VERBS = (hash_cmd, dataset_cmd, train_cmd, mask_cmd, evaluate_cmd, export_cmd, build_cmd)
+VERBS = (hash_cmd, dataset_cmd, train_cmd, mask_cmd, evaluate_cmd, export_cmd, build_cmd, index_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,10 +21,11 @@ reported in :attr:`Library.recovery`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,6 +305,17 @@ class Library:
         return problems
 
     # ---------------------------------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One durable SQLite transaction (the connection is in autocommit mode otherwise)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def _require_writer(self) -> None:
         if not self.writable:
             raise LibraryError("the library was opened read-only")
@@ -377,24 +389,31 @@ class Library:
                 new_pairs.append((key, ids[index]))
             keys[index] = key
         if new_pairs:  # step 1
-            with self._db:
+            with self._transaction():
                 self._db.executemany("INSERT INTO keys (key, video_id) VALUES (?, ?)", new_pairs)
         placed: list[tuple[int, str, int]] = []  # (index, shard, row)
         touched: dict[str, tuple[int, int]] = {}  # shard → (first new row, end)
-        for index, _ in appends:  # step 2
-            entry = self._open_entry(int(l1[index]), touched)
-            shard = self._shard(entry.name)
-            start, end = touched.get(entry.name, (entry.rows, entry.rows))
-            shard.codes[end] = codes[index]
-            shard.keys[end] = keys[index]
-            shard.l2[end] = l2[index]
-            shard.deleted[end] = 0
-            touched[entry.name] = (start, end + 1)
-            placed.append((index, entry.name, end))
+        order = np.array([index for index, _ in appends])
+        key_array = np.array([keys[index] for index in order], dtype=np.int64)
+        for group in np.unique(l1[order]):  # step 2, a contiguous slice per shard
+            members = np.flatnonzero(l1[order] == group)
+            while len(members):
+                entry = self._open_entry(int(group), touched)
+                shard = self._shard(entry.name)
+                start, end = touched.get(entry.name, (entry.rows, entry.rows))
+                take = min(len(members), self.manifest.shard_capacity - end)
+                chosen, members = members[:take], members[take:]
+                rows = slice(end, end + take)
+                shard.codes[rows] = codes[order[chosen]]
+                shard.keys[rows] = key_array[chosen]
+                shard.l2[rows] = l2[order[chosen]]
+                shard.deleted[rows] = 0
+                touched[entry.name] = (start, end + take)
+                placed += [(int(order[c]), entry.name, end + offset) for offset, c in enumerate(chosen)]
         for name in touched:
             self._shard(name).flush()
         generation = manifest.generation + 1
-        with self._db:  # step 3
+        with self._transaction():  # step 3
             self._db.executemany(
                 "INSERT OR REPLACE INTO rows (key, shard, row, l1, l2) VALUES (?, ?, ?, ?, ?)",
                 [(keys[index], name, row, int(l1[index]), int(l2[index])) for index, name, row in placed],
@@ -430,12 +449,16 @@ class Library:
                 if used < self.manifest.shard_capacity:
                     return entry
                 break
-        name = f"g{group:05d}-{self.manifest.next_shard:06d}.shard"
-        create_shard(self.folder / SHARD_DIR / name, self.manifest.code_bytes, self.manifest.shard_capacity, group)
-        self.manifest.next_shard += 1
-        entry = ShardEntry(name=name, group=group)
+        entry = ShardEntry(name=self._new_shard(group), group=group)
         self.manifest.shards.append(entry)
         return entry
+
+    def _new_shard(self, group: int) -> str:
+        """Create an empty shard file for ``group`` (not yet in the manifest) and return its name."""
+        name = f"g{group:05d}-{self.manifest.next_shard:06d}.shard"
+        self.manifest.next_shard += 1
+        create_shard(self.folder / SHARD_DIR / name, self.manifest.code_bytes, self.manifest.shard_capacity, group)
+        return name
 
     def remove(self, video_id: str) -> bool:
         """Tombstone a video's row; False when the id is not in the library."""
@@ -445,7 +468,7 @@ class Library:
             return False
         key, name, row, _, _ = location
         generation = self.manifest.generation + 1
-        with self._db:
+        with self._transaction():
             self._db.execute("DELETE FROM rows WHERE key = ?", (key,))
             self._db.execute("UPDATE meta SET value = ? WHERE name = 'generation'", (generation,))
         self._acknowledge(generation, [(name, row)])
@@ -504,7 +527,7 @@ class Library:
                     (int(key), name, row, group, int(l2[start + row])) for row, key in enumerate(keys[start:stop])
                 ]
         generation = self.manifest.generation + 1
-        with self._db:
+        with self._transaction():
             self._db.execute("DELETE FROM rows")
             self._db.executemany("INSERT INTO rows (key, shard, row, l1, l2) VALUES (?, ?, ?, ?, ?)", rows_table)
             self._db.execute("UPDATE meta SET value = ? WHERE name = 'generation'", (generation,))
@@ -551,7 +574,7 @@ class Library:
             shard = self._shard(entry.name)
             live = np.flatnonzero(self._deleted(entry, shard) == 0)
             rows += [(int(shard.keys[row]), entry.name, int(row), entry.group, int(shard.l2[row])) for row in live]
-        with self._db:
+        with self._transaction():
             self._db.execute("DELETE FROM rows")
             self._db.executemany("INSERT OR REPLACE INTO rows (key, shard, row, l1, l2) VALUES (?, ?, ?, ?, ?)", rows)
             self._db.execute("UPDATE meta SET value = ? WHERE name = 'generation'", (self.manifest.generation,))

@@ -14,6 +14,7 @@ an unacknowledged (possibly torn) tail that the next append overwrites.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -121,8 +122,6 @@ class Shard:
 
     def close(self) -> None:
         # numpy views keep the buffer exported; mmap refuses to close then, and the GC frees it later
-        try:
+        with contextlib.suppress(BufferError):
             self._map.close()
-        except BufferError:
-            pass
         self._file.close()

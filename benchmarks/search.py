@@ -1,0 +1,144 @@
+"""Search benchmark: our fused masked top-k scan vs FAISS IndexBinaryFlat vs the memory-bandwidth floor.
+
+For each size: random 128-bit codes in memory; latency of one query (k=100) and of a batch of 32 queries,
+plain and masked (FAISS cannot mask); the floor is bytes scanned ÷ the read bandwidth measured in the same
+run (a parallel sum over the same bytes). Then a real on-disk library (memory-mapped shards) for storage
+bytes per video and mmap search latency.
+
+    python benchmarks/search.py                  # 10M, 100M, 300M (skipped when memory is short)
+    python benchmarks/search.py --sizes 1e6 --library-rows 2e5    # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from deephash.index import Library, masked_topk
+
+BITS, K, BATCH = 128, 100, 32
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _parallel_sum(words: np.ndarray) -> int:
+    total = 0
+    for index in numba.prange(words.shape[0]):
+        total += words[index]
+    return total
+
+
+def timed(function, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls after one warm-up."""
+    function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def available_bytes() -> int:
+    with open("/proc/meminfo") as handle:
+        fields = dict(line.split(":", 1) for line in handle)
+    return int(fields["MemAvailable"].split()[0]) * 1024
+
+
+def bench_size(count: int, rng: np.random.Generator, repeats: int) -> dict:
+    codes = np.frombuffer(rng.bytes(count * BITS // 8), dtype=np.uint8).reshape(count, BITS // 8)
+    deleted = np.zeros(count, dtype=np.uint8)
+    queries = np.frombuffer(rng.bytes(BATCH * BITS // 8), dtype=np.uint8).reshape(BATCH, BITS // 8)
+    masks = np.frombuffer(rng.bytes(BATCH * BITS // 8), dtype=np.uint8).reshape(BATCH, BITS // 8)
+    words = codes.view(np.uint64).reshape(-1)
+    bandwidth = codes.nbytes / timed(lambda: _parallel_sum(words), repeats)
+    row = {
+        "codes": count,
+        "floor_1q": codes.nbytes / bandwidth,
+        "ours_1q": timed(lambda: masked_topk(codes, deleted, queries[:1], None, K), repeats),
+        "ours_1q_masked": timed(lambda: masked_topk(codes, deleted, queries[:1], masks[:1], K), repeats),
+        "ours_32q": timed(lambda: masked_topk(codes, deleted, queries, None, K), max(1, repeats // 2)),
+        "bandwidth_gbs": bandwidth / 1e9,
+    }
+    try:
+        import faiss
+
+        index = faiss.IndexBinaryFlat(BITS)
+        index.add(codes)
+        row["faiss_1q"] = timed(lambda: index.search(queries[:1], K), repeats)
+        row["faiss_32q"] = timed(lambda: index.search(queries, K), max(1, repeats // 2))
+        del index
+    except ImportError:
+        row["faiss_1q"] = row["faiss_32q"] = float("nan")
+    del codes, words
+    gc.collect()
+    return row
+
+
+def bench_library(count: int, rng: np.random.Generator, repeats: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="deephash-bench-", dir=os.environ.get("BENCH_DIR")) as folder:
+        codes = np.frombuffer(rng.bytes(count * BITS // 8), dtype=np.uint8).reshape(count, BITS // 8)
+        l1 = rng.integers(0, 8, count)
+        ids = [f"video-{i}" for i in range(count)]
+        started = time.perf_counter()
+        with Library.create(Path(folder) / "lib", BITS, "bench") as library:
+            library.import_codes(ids, codes, l1, l1, batch=1 << 18)
+            import_seconds = time.perf_counter() - started
+            stats = library.stats()
+        with Library.open(Path(folder) / "lib") as library:
+            query = codes[:1]
+            search_all = timed(lambda: library.search(query, K), repeats)
+            search_group = timed(lambda: library.search(query, K, groups=[int(l1[0])]), repeats)
+        return {
+            "rows": count,
+            "import_per_s": count / import_seconds,
+            "bytes_per_video": stats["bytes_on_disk"] / count,
+            "search_all": search_all,
+            "search_group": search_group,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1e7,1e8,3e8", help="comma-separated code counts")
+    parser.add_argument("--library-rows", type=float, default=2e6, help="rows of the on-disk library")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"threads: {numba.get_num_threads()}, k={K}, batch={BATCH}, {BITS}-bit codes")
+    header = (
+        f"{'codes':>12} {'GB/s':>6} {'floor 1q':>9} {'ours 1q':>9} {'x floor':>8} {'masked 1q':>10}"
+        f" {'faiss 1q':>9} {'ours 32q':>9} {'faiss 32q':>10}"
+    )
+    print(header)
+    for size in (int(float(value)) for value in args.sizes.split(",")):
+        needed = size * BITS // 8 * 2.2  # codes + FAISS's copy + slack
+        if needed > available_bytes():
+            print(f"{size:>12,} skipped: needs ~{needed / 1e9:.1f} GB, {available_bytes() / 1e9:.1f} GB available")
+            continue
+        r = bench_size(size, rng, args.repeats)
+        print(
+            f"{size:>12,} {r['bandwidth_gbs']:>6.1f} {r['floor_1q'] * 1e3:>7.1f}ms {r['ours_1q'] * 1e3:>7.1f}ms"
+            f" {r['ours_1q'] / r['floor_1q']:>7.2f}x {r['ours_1q_masked'] * 1e3:>8.1f}ms"
+            f" {r['faiss_1q'] * 1e3:>7.1f}ms {r['ours_32q'] * 1e3:>7.0f}ms {r['faiss_32q'] * 1e3:>8.0f}ms",
+            flush=True,
+        )
+    if args.library_rows:
+        lib = bench_library(int(args.library_rows), rng, args.repeats)
+        print(
+            f"library on disk: {lib['rows']:,} rows, import {lib['import_per_s']:,.0f} rows/s, "
+            f"{lib['bytes_per_video']:.1f} bytes/video on disk (codes alone: {BITS // 8}), "
+            f"search k={K}: all groups {lib['search_all'] * 1e3:.1f} ms, one of 8 groups "
+            f"{lib['search_group'] * 1e3:.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

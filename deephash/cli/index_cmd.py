@@ -1,0 +1,193 @@
+"""``deephash index ...``: create, fill, search and maintain a code library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from deephash.cli.common import CommandError, add_model_option, model_dir
+from deephash.codes import from_hex
+from deephash.errors import LibraryError
+from deephash.index import Library
+from deephash.index.library import DEFAULT_SHARD_CAPACITY
+from deephash.mask import CategoryMask
+from deephash.model.artifacts import MASK_FILE
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "index",
+        help="code libraries: create, add, import, search, remove, compact, stats, verify",
+        description="A library is a folder of memory-mapped shards grouped by L1 category, with a manifest "
+        "and an id map. One writer at a time; any number of readers.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = actions.add_parser("create", help="make an empty library for one model's codes")
+    create.add_argument("library", type=Path)
+    add_model_option(create)
+    create.add_argument("--bits", type=int, help="code length (default: the model's)")
+    create.add_argument("--model-version", help="model version (default: the model's)")
+    create.add_argument("--shard-capacity", type=int, default=DEFAULT_SHARD_CAPACITY, help="rows per shard")
+    create.set_defaults(run=run_create)
+
+    add = actions.add_parser("add", help="hash videos with the model and add them (id = file name stem)")
+    add.add_argument("library", type=Path)
+    add.add_argument("videos", nargs="+", type=Path)
+    add_model_option(add)
+    add.set_defaults(run=run_add)
+
+    bulk = actions.add_parser("import", help="bulk add from an .npz with arrays ids, codes, l1, l2")
+    bulk.add_argument("library", type=Path)
+    bulk.add_argument("codes_file", type=Path)
+    bulk.add_argument("--batch", type=int, default=1 << 18, help="rows per durable batch")
+    bulk.set_defaults(run=run_import)
+
+    search = actions.add_parser(
+        "search",
+        help="top-k by (masked) Hamming distance",
+        description="Query by --video (hashed with the model), --code HEX with --l1/--l2, or --id of a stored "
+        "video. By default the query's category mask is applied and only its L1 group is scanned.",
+    )
+    search.add_argument("library", type=Path)
+    query = search.add_mutually_exclusive_group(required=True)
+    query.add_argument("--video", type=Path)
+    query.add_argument("--code", help="hex code")
+    query.add_argument("--id", dest="video_id", help="a video id already in the library")
+    search.add_argument("--l1", type=int, help="L1 category of --code")
+    search.add_argument("--l2", type=int, help="L2 category of --code")
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--radius", type=int, help="largest distance returned")
+    search.add_argument("--no-mask", action="store_true", help="plain Hamming distance")
+    search.add_argument("--all-groups", action="store_true", help="scan every L1 group")
+    add_model_option(search)
+    search.set_defaults(run=run_search)
+
+    remove = actions.add_parser("remove", help="remove videos by id (tombstones)")
+    remove.add_argument("library", type=Path)
+    remove.add_argument("ids", nargs="+")
+    remove.set_defaults(run=run_remove)
+
+    for name, run, text in (
+        ("compact", run_compact, "rewrite shards without tombstones"),
+        ("stats", run_stats, "rows, shards, groups, model version, bytes"),
+        ("verify", run_verify, "check checksums and the id map; exit 1 on problems"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("library", type=Path)
+        action.set_defaults(run=run)
+
+
+def _open(path: Path, writable: bool = False) -> Library:
+    library = Library.open(path, writable=writable)
+    for line in library.recovery:
+        print(f"repaired: {line}")
+    return library
+
+
+def run_create(args) -> int:
+    bits, version = args.bits, args.model_version
+    if bits is None or version is None:
+        from deephash.model.artifacts import load_config, model_version
+
+        folder = model_dir(args)
+        bits = bits or load_config(folder).code_bits
+        version = version or model_version(folder)
+    Library.create(args.library, bits, version, args.shard_capacity).close()
+    print(f"created {args.library}: {bits}-bit codes of model {version[:12]}")
+    return 0
+
+
+def run_add(args) -> int:
+    from deephash.hasher import EmbeddedHasher
+
+    hasher = EmbeddedHasher(model_dir(args))
+    with _open(args.library, writable=True) as library:
+        library.check_compatible(hasher.config.code_bits, hasher.version)
+        for video in args.videos:
+            result = hasher.hash_video(video)
+            outcome = library.add(video.stem, result.code, result.l1.id, result.l2.id)
+            print(f"{video.stem}: {outcome} ({result.l1.name}/{result.l2.name}, {result.code_hex})")
+    return 0
+
+
+def run_import(args) -> int:
+    if not args.codes_file.is_file():
+        raise CommandError(f"no such file: {args.codes_file}")
+    with np.load(args.codes_file) as data:
+        missing = {"ids", "codes", "l1", "l2"} - set(data.files)
+        if missing:
+            raise CommandError(f"{args.codes_file} lacks arrays: {', '.join(sorted(missing))}")
+        ids, codes, l1, l2 = [str(v) for v in data["ids"]], data["codes"], data["l1"], data["l2"]
+    with _open(args.library, writable=True) as library:
+        outcome = library.import_codes(ids, codes, l1, l2, batch=args.batch)
+    print(", ".join(f"{count} {name}" for name, count in sorted(outcome.items())) or "nothing to import")
+    return 0
+
+
+def run_search(args) -> int:
+    with _open(args.library) as library:
+        exclude = None
+        if args.video is not None:
+            from deephash.hasher import EmbeddedHasher
+
+            hasher = EmbeddedHasher(model_dir(args))
+            library.check_compatible(hasher.config.code_bits, hasher.version)
+            result = hasher.hash_video(args.video)
+            code, l1, l2 = result.code, result.l1.id, result.l2.id
+        elif args.video_id is not None:
+            stored = library.get(args.video_id)
+            code, l1, l2, exclude = stored.code, stored.l1, stored.l2, [args.video_id]
+        else:
+            if args.l1 is None or args.l2 is None:
+                raise CommandError("--code needs --l1 and --l2 (for the mask and the group)")
+            code, l1, l2 = from_hex(args.code, library.code_bits), args.l1, args.l2
+        mask = None
+        if not args.no_mask:
+            mask = CategoryMask.load(model_dir(args) / MASK_FILE).for_query(l1, l2)
+        hits = library.search(
+            code,
+            args.k,
+            max_distance=args.radius,
+            masks=mask,
+            groups=None if args.all_groups else [l1],
+            exclude=exclude,
+        )[0]
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>4}  {hit.distance:>4}  {hit.video_id}  (l1 {hit.l1}, l2 {hit.l2})")
+    if not hits:
+        print("no results")
+    return 0
+
+
+def run_remove(args) -> int:
+    with _open(args.library, writable=True) as library:
+        for video in args.ids:
+            print(f"{video}: {'removed' if library.remove(video) else 'not in the library'}")
+    return 0
+
+
+def run_compact(args) -> int:
+    with _open(args.library, writable=True) as library:
+        report = library.compact()
+    print(f"kept {report['kept']} rows, dropped {report['dropped']} tombstones, {report['shards']} shards")
+    return 0
+
+
+def run_stats(args) -> int:
+    with _open(args.library) as library:
+        print(json.dumps(library.stats(), indent=2))
+    return 0
+
+
+def run_verify(args) -> int:
+    with _open(args.library) as library:
+        problems = library.verify()
+    for problem in problems:
+        print(f"problem: {problem}")
+    if problems:
+        raise LibraryError(f"{len(problems)} problems in {args.library}")
+    print("ok")
+    return 0
