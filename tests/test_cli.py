@@ -8,7 +8,7 @@ from deephash.cli.main import VERBS, build_parser, main
 
 
 @pytest.mark.parametrize(
-    "verb", ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default", "index"]
+    "verb", ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default", "index", "autolabel"]
 )
 def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as exit_info:

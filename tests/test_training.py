@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deephash.autolabel import autolabel, precision_threshold
 from deephash.data.dataset import read_split
 from deephash.evaluation import FeatureStore, evaluate_dataset, tune_mask_ratio
 from deephash.mask import CategoryMask
@@ -51,3 +52,34 @@ def test_mask_tuning_and_evaluation_run_on_the_trained_model(trained, tiny_datas
     assert "near-duplicate" in report.table()
     written = report.plot(tmp_path / "plots")
     assert all(path.stat().st_size > 1000 for path in written)
+
+
+def test_precision_threshold_by_hand():
+    confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
+    correct = np.array([True, True, True, True, False, True])
+    assert precision_threshold(confidence, correct, 1.0, minimum=2) == 0.8
+    assert precision_threshold(confidence, correct, 0.8, minimum=2) == 0.6
+    assert precision_threshold(confidence, correct, 1.0, minimum=5) == float("inf")
+
+
+def test_autolabel_fills_only_unknown_labels(trained, tiny_dataset, tmp_path):
+    out, _ = trained
+    model = load_model(out)
+    report = autolabel(model, tiny_dataset, tmp_path, target_precision=0.5, out=tmp_path / "auto.csv")
+    before = read_split(tiny_dataset, "train", model.config.taxonomy)
+    (tmp_path / "train.csv").write_text((tmp_path / "auto.csv").read_text())
+    for path in before.paths:  # the written CSV's paths are relative to the dataset
+        assert path.is_file()
+    after_rows = (tmp_path / "auto.csv").read_text().splitlines()[1:]
+    after_l2 = np.array([int(row.split(",")[2]) for row in after_rows])
+    known = before.l2 >= 0
+    assert np.array_equal(after_l2[known], before.l2[known])
+    assert report["l2"]["filled"] == int(((before.l2 < 0) & (after_l2 >= 0)).sum())
+    assert report["l2"]["still_unknown"] == int((after_l2 < 0).sum())
+
+
+def test_full_fine_tuning_runs_and_learns(tiny_dataset, tmp_path):
+    config = ModelConfig(taxonomy=Taxonomy.load(tiny_dataset / "labels.json"), backbone="mobilenetv3_small")
+    result = train(tiny_dataset, tmp_path, config, TrainOptions(mode="full", epochs=3, batch_size=12))
+    assert len(result.history) == 3 and all(np.isfinite(epoch["loss"]) for epoch in result.history)
+    assert (tmp_path / "weights.pt").is_file()

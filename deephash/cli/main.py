@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from deephash.cli import (
+    autolabel_cmd,
     build_cmd,
     dataset_cmd,
     evaluate_cmd,
@@ -17,7 +18,7 @@ from deephash.cli import (
 )
 from deephash.errors import DeepHashError
 
-VERBS = (hash_cmd, dataset_cmd, train_cmd, mask_cmd, evaluate_cmd, export_cmd, build_cmd, index_cmd)
+VERBS = (hash_cmd, dataset_cmd, train_cmd, mask_cmd, evaluate_cmd, export_cmd, build_cmd, index_cmd, autolabel_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,6 +61,32 @@ def _sift_up(keys: np.ndarray, position: int) -> None:
         position = parent
 
 
+@numba.njit(nogil=True, inline="always")
+def _distance(words, width, row, query, mask) -> np.int32:
+    if width == 2:  # the 128-bit default: no inner loop
+        return np.int32(
+            _popcount64((words[2 * row] ^ query[0]) & mask[0]) + _popcount64((words[2 * row + 1] ^ query[1]) & mask[1])
+        )
+    total = np.uint64(0)
+    for word in range(width):
+        total += _popcount64((words[row * width + word] ^ query[word]) & mask[word])
+    return np.int32(total)
+
+
+@numba.njit(nogil=True, inline="always")
+def _count_within(words, width, query, mask, start, stop, bound) -> int:
+    """How many rows of [start, stop) lie within ``bound``: a branch-free loop LLVM vectorises.
+
+    ``words`` is the flat uint64 array of all codes (``width`` words each); flat indexing vectorises
+    where 2-D indexing does not. Most blocks have no candidate once the heap is full, and are done here
+    at memory speed; the rest are scanned again (from cache) by the selection loop.
+    """
+    within = 0
+    for row in range(start, stop):
+        within += _distance(words, width, row, query, mask) <= bound
+    return within
+
+
 @numba.njit(nogil=True, parallel=True, cache=True)
 def _scan(
     codes: np.ndarray,  # uint64 [N, W]
@@ -73,7 +99,8 @@ def _scan(
     chunks: int,
 ) -> np.ndarray:
     """Per chunk and query, the k smallest keys ``distance << 40 | row`` (unsorted; empty = max int64)."""
-    count, words = codes.shape
+    count, width = codes.shape
+    words = codes.reshape(-1)
     query_count = queries.shape[0]
     empty = np.iinfo(np.int64).max
     heaps = np.full((chunks, query_count, k), empty, dtype=np.int64)
@@ -88,14 +115,17 @@ def _scan(
                 heap = heaps[chunk, q]
                 size = sizes[chunk, q]
                 # distances above the heap's top cannot enter: a tight bound after the first k rows
-                bound = max_distance if size < k else min(max_distance, heap[0] >> ROW_BITS)
+                # (int32 throughout: mixing uint64 and int64 would make numba compare as floats)
+                bound = np.int32(max_distance if size < k else min(max_distance, heap[0] >> ROW_BITS))
+                if _count_within(words, width, queries[q], masks[q], block, block_stop, bound) == 0:
+                    continue
                 for row in range(block, block_stop):
-                    distance = 0
-                    for word in range(words):
-                        distance += _popcount64((codes[row, word] ^ queries[q, word]) & masks[q, word])
-                    if distance > bound or deleted[row] or row == exclude_row[q]:
+                    distance = _distance(words, width, row, queries[q], masks[q])
+                    if distance > bound:
                         continue
-                    key = (distance << ROW_BITS) | row
+                    if deleted[row] or row == exclude_row[q]:
+                        continue
+                    key = (np.int64(distance) << ROW_BITS) | row
                     if size < k:
                         heap[size] = key
                         _sift_up(heap, size)
@@ -106,7 +136,7 @@ def _scan(
                     else:
                         continue
                     if size == k:
-                        bound = min(max_distance, heap[0] >> ROW_BITS)
+                        bound = np.int32(min(max_distance, heap[0] >> ROW_BITS))
                 sizes[chunk, q] = size
     return heaps
 
@@ -135,7 +165,8 @@ def masked_topk(
     bits = codes64.shape[1] * 64
     limit = bits if max_distance is None else int(max_distance)
     exclude = np.full(query_count, -1, dtype=np.int64) if exclude_rows is None else exclude_rows.astype(np.int64)
-    chunks = max(1, min(threads or numba.get_num_threads(), len(codes64) // _BLOCK or 1)) * 4
+    # one chunk (and heap) per thread: every extra heap repeats the warm-up while its bound is loose
+    chunks = max(1, min(threads or numba.get_num_threads(), len(codes64) // _BLOCK or 1))
     if len(codes64) == 0 or k <= 0:
         return _empty(query_count, max(k, 0))
     heaps = _scan(codes64, deleted.view(np.uint8), queries64, masks64, k, limit, exclude, chunks)
