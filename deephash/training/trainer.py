@@ -174,7 +174,7 @@ def train(
     steps_per_epoch = math.ceil(len(split) / options.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
-        max_lr=[group["lr"] for group in parameters],
+        max_lr=[group["lr"] for group in optimizer.param_groups],
         total_steps=max(1, options.epochs * steps_per_epoch),
         pct_start=0.1,
     )
