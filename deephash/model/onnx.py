@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,11 @@ def export_onnx(
     axes = {0: "batch", 1: "frames"} if dynamic_frames else {0: "batch"}
     dynamic = {input_name: axes, **{name: axes for name in output_names}}
     module = module.eval()
-    with torch.no_grad():
+    # the TorchScript exporter is deprecated upstream and says so at length; it is the one that exports
+    # this graph without onnxscript, so its warnings are noise here
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
         torch.onnx.export(
             module,
             (example,),
