@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deephash.codes import to_hex
-from deephash.model.artifacts import MASK_FILE, ONNX_FILE, load_config, model_version
+from deephash.model.artifacts import ONNX_FILE, load_config, model_version
 from deephash.model.config import ModelConfig
 from deephash.model.onnx import OnnxRunner
 from deephash.video import SampledFrames, VideoLimits, VideoSource, sample_frames
@@ -80,10 +80,6 @@ class EmbeddedHasher:
         self.runner = OnnxRunner(self.model_dir / ONNX_FILE, threads)
         self.version = model_version(self.model_dir)
         self.limits = limits
-
-    @property
-    def mask_path(self) -> Path:
-        return self.model_dir / MASK_FILE
 
     def sample(self, source: VideoSource) -> SampledFrames:
         return sample_frames(source, self.config.num_frames, self.config.frame_size, self.limits)

@@ -49,7 +49,9 @@ def save_model(model: DeepHashNet, folder: Path, metadata: dict | None = None) -
 def load_config(folder: Path) -> ModelConfig:
     path = folder / CONFIG_FILE
     if not path.is_file():
-        raise ModelError(f"no model at {folder} ({CONFIG_FILE} missing); build one with `deephash train`")
+        raise ModelError(
+            f"no model at {folder} ({CONFIG_FILE} missing); build one with `deephash build-default` or `deephash train`"
+        )
     data = json.loads(path.read_text())
     version = data.pop("format_version", None)
     if version != FORMAT_VERSION:

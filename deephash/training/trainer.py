@@ -58,7 +58,7 @@ class TrainResult:
     videos_per_second: float
 
 
-def videos_views(path: Path, num_frames: int, views: int, seed: int, size: int = 224) -> np.ndarray:
+def frame_views(path: Path, num_frames: int, views: int, seed: int, size: int = 224) -> np.ndarray:
     """``uint8 [(1 + views) * 2T, 3, S, S]``: 2T frames of the video, then of ``views`` edited copies.
 
     Even frames of a view form one frame set of the intra-pair, odd frames the other.
@@ -93,7 +93,7 @@ def _cached_features(split: Split, model: DeepHashNet, options: TrainOptions, ca
         features = extract_features(
             split.paths,
             BackboneRunner(model.encoder, config.frame_size),
-            lambda path: videos_views(path, config.num_frames, options.augment_views, seeds[path], config.frame_size),
+            lambda path: frame_views(path, config.num_frames, options.augment_views, seeds[path], config.frame_size),
             description="backbone features",
         )
         return features.astype(np.float16).reshape(len(split), 1 + options.augment_views, 2 * config.num_frames, -1)
