@@ -60,6 +60,7 @@ def test_cli_hash_prints_code_and_categories(default_model, clips, capsys):
     assert len(result["code"]) == 32 and int(result["code"], 16) >= 0
     assert result["l2"]["name"] and 0 < result["l1"]["probability"] <= 1
     assert result["model_version"] == read_metadata(default_model)["model_version"]
+    assert result["audio_code"] is None  # bikes.mp4 has no sound track
 
 
 def test_cli_reports_a_bad_video_without_a_traceback(default_model, tmp_path, capsys):

