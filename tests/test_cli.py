@@ -8,7 +8,8 @@ from deephash.cli.main import VERBS, build_parser, main
 
 
 @pytest.mark.parametrize(
-    "verb", ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default", "index", "autolabel"]
+    "verb",
+    ["hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default", "index", "autolabel", "triton"],
 )
 def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -55,6 +55,21 @@ def add_parser(subparsers) -> None:
     engine.add_argument("--fp32", action="store_true", help="build without FP16")
     engine.set_defaults(run=run_tensorrt)
 
+    repository = targets.add_parser(
+        "repository",
+        help="render a Triton model repository (python = CPU flavour, onnxruntime/tensorrt = GPU images)",
+        description="Write DIR/deephash_video/config.pbtxt from the model's shape and these settings, with "
+        "model.py (python) or the ONNX file / TensorRT engine (GPU flavours) beside it.",
+    )
+    add_model_option(repository)
+    repository.add_argument("--target", choices=("python", "onnxruntime", "tensorrt"), default="python")
+    repository.add_argument("--out", type=Path, default=Path("model_repository"))
+    repository.add_argument("--max-batch", type=int, default=64, help="videos per execution")
+    repository.add_argument("--preferred", default="8,16,32", help="preferred batch sizes (comma-separated)")
+    repository.add_argument("--delay-us", type=int, default=2000, help="max queue delay of the dynamic batcher")
+    repository.add_argument("--instances", type=int, default=1, help="model instances")
+    repository.set_defaults(run=run_repository)
+
 
 def _frames(paths: list[Path], config) -> np.ndarray:
     return np.stack([sample_frames(path, config.num_frames, config.frame_size).frames for path in paths])
@@ -106,4 +121,19 @@ def run_tensorrt(args) -> int:
     report = verify_engine(plan, folder / ONNX_FILE, _sample_clip_frames(folder))
     update_metadata(folder, {"tensorrt": {"profile": profile.__dict__, "fp16": not args.fp32, **report}})
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def run_repository(args) -> int:
+    from deephash.triton.repository import default_settings, render_repository
+
+    settings = default_settings(
+        args.target,
+        max_batch_size=args.max_batch,
+        preferred_batch_sizes=tuple(int(size) for size in args.preferred.split(",")),
+        max_queue_delay_us=args.delay_us,
+        instances=args.instances,
+    )
+    folder = render_repository(model_dir(args), args.out, settings)
+    print(f"wrote {folder}")
     return 0

@@ -15,10 +15,22 @@ from deephash.cli import (
     index_cmd,
     mask_cmd,
     train_cmd,
+    triton_cmd,
 )
 from deephash.errors import DeepHashError
 
-VERBS = (hash_cmd, dataset_cmd, train_cmd, mask_cmd, evaluate_cmd, export_cmd, build_cmd, index_cmd, autolabel_cmd)
+VERBS = (
+    hash_cmd,
+    dataset_cmd,
+    train_cmd,
+    mask_cmd,
+    evaluate_cmd,
+    export_cmd,
+    build_cmd,
+    index_cmd,
+    autolabel_cmd,
+    triton_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

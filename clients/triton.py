@@ -1,0 +1,176 @@
+"""A client of the ``deephash_video`` model on Triton, over gRPC or HTTP.
+
+Videos are decoded locally by the library's frame sampler and sent as uint8 frames; a list of videos can go
+as one request (the batch axis) or as concurrent single-video requests that Triton's dynamic batcher merges.
+Every failure becomes a :class:`ClientError` with a sentence a person can act on.
+
+Large inputs: one video is T x 3 x 224 x 224 bytes (752,640 at T=5). gRPC's default message limit (4 MiB)
+would stop at 5 videos per request, so the channel allows :data:`GRPC_MESSAGE_BYTES` (256 MiB, ~350 videos);
+Triton itself accepts up to ``max_batch_size`` videos per request (64 in the shipped config).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from deephash.errors import DeepHashError
+from deephash.hasher import VideoHash, hashes_from_outputs
+from deephash.model.config import ModelConfig
+from deephash.triton.config import MODEL_NAME
+from deephash.video import sample_frames
+
+GRPC_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+class ClientError(DeepHashError):
+    """The server could not be reached or refused a request."""
+
+    exit_code = 8
+
+
+class TritonVideoClient:
+    """Thread-safe: each thread gets its own connection (the HTTP client is not thread-safe)."""
+
+    def __init__(
+        self,
+        url: str,
+        config: ModelConfig,
+        protocol: str = "grpc",
+        model_name: str = MODEL_NAME,
+        timeout_s: float = 30.0,
+        retries: int = 2,
+    ) -> None:
+        if protocol not in ("grpc", "http"):
+            raise ClientError(f"protocol must be grpc or http, not {protocol!r}")
+        self.url, self.config, self.protocol = url, config, protocol
+        self.model_name, self.timeout_s, self.retries = model_name, timeout_s, retries
+        self._local = threading.local()
+
+    def _client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            if self.protocol == "grpc":
+                import tritonclient.grpc as module
+
+                client = module.InferenceServerClient(
+                    self.url,
+                    channel_args=[
+                        ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES),
+                        ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
+                    ],
+                )
+            else:
+                import tritonclient.http as module
+
+                client = module.InferenceServerClient(
+                    self.url, connection_timeout=self.timeout_s, network_timeout=self.timeout_s
+                )
+            self._local.client, self._local.module = client, module
+        return client
+
+    def _call(self, action: Callable, what: str):
+        """Run ``action(client)`` with retries on connection trouble, translating errors once."""
+        from tritonclient.utils import InferenceServerException
+
+        for attempt in range(self.retries + 1):
+            try:
+                return action(self._client())
+            except InferenceServerException as error:
+                message = str(error.message() or error)
+                unreachable = any(
+                    word in message.lower()
+                    for word in ("unavailable", "connect", "refused", "deadline", "timed out", "timeout")
+                )
+                if unreachable and attempt < self.retries:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                if unreachable:
+                    raise ClientError(
+                        f"cannot reach Triton at {self.url} over {self.protocol} ({what}): {message}"
+                    ) from error
+                if "unknown model" in message.lower() or "not found" in message.lower():
+                    raise ClientError(f"Triton at {self.url} does not serve model {self.model_name!r}") from error
+                raise ClientError(f"Triton refused the request ({what}): {message}") from error
+            except OSError as error:  # HTTP client: socket-level failures
+                if attempt < self.retries:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                raise ClientError(f"cannot reach Triton at {self.url} over {self.protocol}: {error}") from error
+        raise AssertionError("unreachable")
+
+    def is_ready(self) -> bool:
+        return bool(self._call(lambda client: client.is_model_ready(self.model_name), "readiness"))
+
+    def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
+        """uint8 ``[B, T, 3, S, S]`` as one request → one result per video."""
+
+        def infer(client):
+            module = self._local.module
+            request = module.InferInput("frames", list(frames.shape), "UINT8")
+            request.set_data_from_numpy(np.ascontiguousarray(frames, dtype=np.uint8))
+            if self.protocol == "grpc":
+                response = client.infer(self.model_name, [request], client_timeout=self.timeout_s)
+            else:
+                response = client.infer(self.model_name, [request])
+            return response
+
+        response = self._call(infer, f"{len(frames)} videos")
+        outputs = {name: response.as_numpy(name) for name in self._output_names()}
+        outputs = {
+            name: value.reshape(len(frames), -1) if name == "code" else value.reshape(-1)
+            for name, value in outputs.items()
+        }
+        return hashes_from_outputs(outputs, self.config)
+
+    def _output_names(self) -> list[str]:
+        names = ["code", "l1_id", "l1_prob", "l2_id", "l2_prob"]
+        for extra in self.config.taxonomy.extra:
+            names += [f"{extra}_id", f"{extra}_prob"]
+        return names
+
+    def _sample(self, video: Path | str | bytes) -> np.ndarray:
+        return sample_frames(video, self.config.num_frames, self.config.frame_size).frames
+
+    def hash_videos(
+        self,
+        videos: Sequence[Path | str],
+        concurrency: int = 4,
+        batch: int = 1,
+        progress: bool = False,
+    ) -> list[VideoHash]:
+        """Hash many videos: requests of ``batch`` videos, ``concurrency`` requests in flight."""
+        groups = [list(videos[start : start + batch]) for start in range(0, len(videos), batch)]
+
+        def run(group: list) -> list[VideoHash]:
+            return self.hash_frames(np.stack([self._sample(video) for video in group]))
+
+        results: list[VideoHash] = []
+        with (
+            ThreadPoolExecutor(max(1, concurrency)) as pool,
+            tqdm(total=len(videos), desc="hashing", unit="video", disable=not progress) as bar,
+        ):
+            for hashes in pool.map(run, groups):
+                results += hashes
+                bar.update(len(hashes))
+        return results
+
+    def statistics(self) -> dict:
+        """Triton's inference statistics for the model (inference and execution counts)."""
+
+        def fetch(client):
+            if self.protocol == "grpc":
+                return client.get_inference_statistics(self.model_name, as_json=True)
+            return client.get_inference_statistics(self.model_name)
+
+        stats = self._call(fetch, "statistics")["model_stats"][0]
+        return {
+            "inference_count": int(stats.get("inference_count", 0)),
+            "execution_count": int(stats.get("execution_count", 0)),
+        }

@@ -1,0 +1,45 @@
+"""``deephash triton``: serve the model repository with the tritonserver bundled in nvidia-pytriton."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from deephash.cli.common import add_model_option, model_dir
+from deephash.triton.server import DEFAULT_REPOSITORY, TritonServer
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "triton",
+        help="run Triton on model_repository/ (CPU flavour) until interrupted",
+        description="Start the bundled tritonserver on the repository, wait until it is ready, print its "
+        "endpoints, and stop it cleanly on Ctrl-C or SIGTERM.",
+    )
+    parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    add_model_option(parser)
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--log", type=Path, help="write the server log here")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = TritonServer(
+        args.repository, model_dir(args), args.http_port, args.grpc_port, args.metrics_port, log_file=args.log
+    )
+    with server:
+        print(f"Triton ready: gRPC {server.grpc_url}, HTTP {server.http_url}, metrics :{args.metrics_port}", flush=True)
+        try:
+            while not stop.wait(1.0):
+                if not server.is_alive():
+                    print("tritonserver exited")
+                    return 1
+        except KeyboardInterrupt:
+            pass
+    print("Triton stopped")
+    return 0
