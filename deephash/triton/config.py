@@ -27,6 +27,7 @@ class TritonModelConfig:
     max_batch_size: int = 64
     preferred_batch_sizes: tuple[int, ...] = (8, 16, 32)
     max_queue_delay_us: int = 2000
+    dynamic_batching: bool = True  # off: every request runs alone (for measuring what batching buys)
     instances: int = 1
     kind: str = "KIND_CPU"  # KIND_GPU for the GPU flavours
     parameters: dict[str, str] = field(default_factory=dict)
@@ -53,12 +54,15 @@ class TritonModelConfig:
                 for output, dtype, dims in outputs
             ),
             "]",
-            "dynamic_batching {",
-            f"  preferred_batch_size: [ {', '.join(map(str, self.preferred_batch_sizes))} ]",
-            f"  max_queue_delay_microseconds: {self.max_queue_delay_us}",
-            "}",
-            f"instance_group [ {{ count: {self.instances} kind: {self.kind} }} ]",
         ]
+        if self.dynamic_batching:
+            lines += [
+                "dynamic_batching {",
+                f"  preferred_batch_size: [ {', '.join(map(str, self.preferred_batch_sizes))} ]",
+                f"  max_queue_delay_microseconds: {self.max_queue_delay_us}",
+                "}",
+            ]
+        lines.append(f"instance_group [ {{ count: {self.instances} kind: {self.kind} }} ]")
         for key, value in sorted(self.parameters.items()):
             lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
         return "\n".join(lines) + "\n"
