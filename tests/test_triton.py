@@ -115,3 +115,38 @@ def test_server_down_is_a_clear_error_not_a_traceback(default_model, clips, prot
 def test_client_cli_prints_codes(server, clips, capsys):
     assert client_main(["hash", str(clips["carphone_pristine"]), "--url", server.grpc_url, "--json"]) == 0
     assert len(capsys.readouterr().out.split('"code": "')[1].split('"')[0]) == 32
+
+
+def test_triton_verb_serves_until_terminated(default_model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ports = [str(free_port()) for _ in range(3)]
+    command = [
+        sys.executable,
+        "-m",
+        "deephash.cli.main",
+        "triton",
+        "--model",
+        str(default_model),
+        "--http-port",
+        ports[0],
+        "--grpc-port",
+        ports[1],
+        "--metrics-port",
+        ports[2],
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        assert "Triton ready" in first and f"127.0.0.1:{ports[1]}" in first
+        client = TritonVideoClient(f"127.0.0.1:{ports[1]}", load_config(default_model))
+        assert client.is_ready()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert "Triton stopped" in process.stdout.read()
+    finally:
+        process.kill()

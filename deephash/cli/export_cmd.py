@@ -94,19 +94,33 @@ def run_parity(args) -> int:
 
 
 def run_int8(args) -> int:
+    from deephash.mask import CategoryMask
+    from deephash.metrics import distance_matrix, retrieval_metrics
+    from deephash.model.artifacts import MASK_FILE
     from deephash.model.quantize import INT8_FILE, compare_int8, quantize_int8
 
     folder = model_dir(args)
     config = load_config(folder)
-    val = read_split(args.dataset, "val", config.taxonomy)
-    query = read_split(args.dataset, "query", config.taxonomy)
-    if not val.paths or not query.paths:
-        raise CommandError(f"{args.dataset} needs val and query videos")
+    val, query, database = (read_split(args.dataset, split, config.taxonomy) for split in ("val", "query", "database"))
+    if not val.paths or not query.paths or not database.paths:
+        raise CommandError(f"{args.dataset} needs val, query and database videos")
     step = max(1, len(val.paths) // args.calibration_videos)
     quantize_int8(folder / ONNX_FILE, _frames(val.paths[::step], config), folder / INT8_FILE)
-    report, _ = compare_int8(folder / ONNX_FILE, folder / INT8_FILE, _frames(query.paths, config))
-    update_metadata(folder, {"int8": {**report.__dict__, "speedup": report.speedup}})
+    report, outputs = compare_int8(
+        folder / ONNX_FILE, folder / INT8_FILE, _frames([*query.paths, *database.paths], config)
+    )
+    mask = CategoryMask.load(folder / MASK_FILE)
+    figures: dict = {**report.__dict__, "speedup": report.speedup, "map": {}}
+    count = len(query.paths)
+    for precision, out in outputs.items():  # retrieval mAP of each model's own codes, query vs database
+        codes, masks = out["code"], mask.for_queries(out["l1_id"][:count], out["l2_id"][:count])
+        for name, query_masks in (("hamming", None), ("masked", masks)):
+            distances = distance_matrix(codes[:count], codes[count:], query_masks)
+            metrics = retrieval_metrics(distances, query.l2, database.l2, config.code_bits)
+            figures["map"][f"{precision}_{name}"] = metrics.mean_average_precision
+    update_metadata(folder, {"int8": figures})
     print(report.table())
+    print("mAP " + ", ".join(f"{name} {value:.3f}" for name, value in figures["map"].items()))
     return 0
 
 
