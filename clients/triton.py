@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deephash.errors import DeepHashError
+from deephash.errors import RemoteError
 from deephash.hasher import VideoHash, hashes_from_outputs
 from deephash.model.config import ModelConfig
 from deephash.triton.config import MODEL_NAME
@@ -29,10 +29,8 @@ from deephash.video import sample_frames
 GRPC_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
-class ClientError(DeepHashError):
+class ClientError(RemoteError):
     """The server could not be reached or refused a request."""
-
-    exit_code = 8
 
 
 class TritonVideoClient:

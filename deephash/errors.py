@@ -67,3 +67,9 @@ class IncompatibleLibrary(LibraryError):
 
 class UnknownVideoId(LibraryError):
     """The library holds no row for the requested video id."""
+
+
+class RemoteError(DeepHashError):
+    """A remote model server (Triton) could not be reached or refused a request."""
+
+    exit_code = 8

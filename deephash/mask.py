@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deephash.codes import pack_bits
 from deephash.errors import ModelError
-from deephash.model.network import CascadeHead
+
+if TYPE_CHECKING:
+    from deephash.model.network import CascadeHead
 
 MASK_FORMAT = 1
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from deephash.errors import ModelError
 from deephash.model.config import ModelConfig
-from deephash.model.network import DeepHashNet
+
+if TYPE_CHECKING:  # torch stays out of processes that only serve the ONNX file
+    from deephash.model.network import DeepHashNet
 
 FORMAT_VERSION = 1
 CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE = "config.json", "labels.json", "weights.pt"
@@ -37,6 +38,8 @@ def file_sha256(path: Path) -> str:
 
 def save_model(model: DeepHashNet, folder: Path, metadata: dict | None = None) -> None:
     """Write config, labels and weights; merge ``metadata`` into metadata.json."""
+    import torch
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).write_text(
         json.dumps({"format_version": FORMAT_VERSION, **model.config.to_json()}, indent=2)
@@ -61,6 +64,10 @@ def load_config(folder: Path) -> ModelConfig:
 
 def load_model(folder: Path) -> DeepHashNet:
     """The PyTorch model in eval mode (backbone built without its default weights, then overwritten)."""
+    import torch
+
+    from deephash.model.network import DeepHashNet
+
     config = load_config(folder)
     model = DeepHashNet(config)
     weights = folder / WEIGHTS_FILE

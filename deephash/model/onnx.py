@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-import torch
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
 
 from deephash.errors import ModelError
 
@@ -19,7 +20,7 @@ INPUT_NAME = "frames"
 
 
 def export_onnx(
-    module: nn.Module,
+    module: torch.nn.Module,
     example: torch.Tensor,
     path: Path,
     output_names: list[str],
@@ -30,6 +31,9 @@ def export_onnx(
 
     ``dynamic_frames`` also frees axis 1 (frames per video) of input and outputs, for per-frame encoders.
     """
+    import onnx
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     axes = {0: "batch", 1: "frames"} if dynamic_frames else {0: "batch"}
     dynamic = {input_name: axes, **{name: axes for name in output_names}}

@@ -1,0 +1,169 @@
+"""The online flow of the service, as a library: hash uploads, keep video and audio codes in two libraries,
+search either or both, add idempotently (a stored video is never re-hashed), remove, look up.
+
+``both`` fuses the modalities by the sum of the two distances normalised by code length,
+``d = d_video / L_video + d_audio / L_audio``, over the union of each modality's top candidates; a video
+without audio gets the audio term 0.5 (what unrelated codes score), so it neither wins nor loses by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from deephash.audio import hash_audio
+from deephash.codes import hamming
+from deephash.errors import IncompatibleLibrary, UnknownVideoId
+from deephash.hasher import EmbeddedHasher, VideoHash
+from deephash.index import Library
+from deephash.mask import CategoryMask
+from deephash.model.artifacts import MASK_FILE, load_config, model_version
+from deephash.video import VideoLimits, sample_frames
+
+AUDIO_BITS = 128
+AUDIO_MODEL = "audio-fingerprint-v1"  # the audio library's "model version": the fingerprint's definition
+UNRELATED = 0.5  # expected normalised distance of unrelated codes
+
+
+@dataclass(frozen=True)
+class HashedUpload:
+    video: VideoHash
+    audio: np.ndarray | None
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    video_id: str
+    distance: float  # bits for one modality, normalised sum for ``both``
+    video_distance: int | None
+    audio_distance: int | None
+    l1: int
+    l2: int
+
+
+FrameModel = Callable[[np.ndarray], list[VideoHash]]
+
+
+class Catalog:
+    """Video and audio libraries of one model under ``data_dir`` (None: hashing only); ``frame_model`` runs
+    the model on frames (in-process ONNX Runtime by default, or a Triton client's ``hash_frames``)."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        data_dir: Path | None,
+        frame_model: FrameModel | None = None,
+        limits: VideoLimits = VideoLimits(),
+    ) -> None:
+        self.config = load_config(model_dir)
+        self.version = model_version(model_dir)
+        self.mask = CategoryMask.load(model_dir / MASK_FILE)
+        self.limits = limits
+        self.frame_model = frame_model or EmbeddedHasher(model_dir, limits=limits).hash_frames
+        self.video = self.audio = None  # hashing only, without libraries
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.video = self._library(data_dir / "video", self.config.code_bits, self.version)
+            self.audio = self._library(data_dir / "audio", AUDIO_BITS, AUDIO_MODEL)
+
+    @staticmethod
+    def _library(folder: Path, bits: int, version: str) -> Library:
+        if (folder / "manifest.json").exists():
+            return Library.open(folder, writable=True, code_bits=bits, model_version=version)
+        return Library.create(folder, bits, version)
+
+    def close(self) -> None:
+        for library in (self.video, self.audio):
+            if library is not None:
+                library.close()
+
+    def hash(self, path: Path) -> HashedUpload:
+        """Frames → model (validating the upload on the way), and the audio code of the sound track."""
+        sampled = sample_frames(path, self.config.num_frames, self.config.frame_size, self.limits)
+        result = self.frame_model(sampled.frames[None])[0]
+        result = replace(result, frames_used=sampled.distinct_frames, repeated_frames=sampled.repeated)
+        return HashedUpload(result, hash_audio(path), self.version)
+
+    def add(self, video_id: str, path: Path | None) -> tuple[str, bool]:
+        """(outcome, reused): a stored id keeps its code (the seeds' online flow); else hash and insert.
+
+        Hashing happens before anything is written, so a failed upload leaves both libraries unchanged.
+        """
+        if video_id in self.video:
+            return "unchanged", True
+        if path is None:
+            raise UnknownVideoId(f"no video {video_id!r} in the library and no upload to hash")
+        hashed = self.hash(path)
+        outcome = self.video.add(video_id, hashed.video.code, hashed.video.l1.id, hashed.video.l2.id)
+        if hashed.audio is not None:
+            self.audio.add(video_id, hashed.audio, 0, 0)
+        return outcome, False
+
+    def remove(self, video_id: str) -> bool:
+        removed = self.video.remove(video_id)
+        self.audio.remove(video_id)
+        return removed
+
+    def search(
+        self,
+        video_code: np.ndarray | None,
+        l1: int,
+        l2: int,
+        audio_code: np.ndarray | None = None,
+        *,
+        k: int = 10,
+        radius: int | None = None,
+        masked: bool = True,
+        same_group: bool = True,
+        modality: str = "video",
+        exclude: str | None = None,
+    ) -> list[Neighbour]:
+        if modality not in ("video", "audio", "both"):
+            raise ValueError(f"modality must be video, audio or both, not {modality!r}")
+        if video_code is not None and len(video_code) * 8 != self.video.code_bits:
+            raise IncompatibleLibrary(f"video code of {len(video_code) * 8} bits, library {self.video.code_bits}")
+        video_hits = audio_hits = []
+        pool = k if modality != "both" else 4 * k
+        if modality in ("video", "both") and video_code is not None:
+            video_hits = self.video.search(
+                video_code,
+                pool,
+                max_distance=radius if modality == "video" else None,
+                masks=self.mask.for_query(l1, l2) if masked else None,
+                groups=[l1] if same_group else None,
+                exclude=[exclude],
+            )[0]
+        if modality in ("audio", "both") and audio_code is not None:
+            audio_hits = self.audio.search(
+                audio_code, pool, max_distance=radius if modality == "audio" else None, exclude=[exclude]
+            )[0]
+        if modality == "video":
+            return [Neighbour(h.video_id, h.distance, h.distance, None, h.l1, h.l2) for h in video_hits]
+        if modality == "audio":
+            return [self._with_categories(h.video_id, h.distance, None, h.distance) for h in audio_hits]
+        return self._fuse(video_code, audio_code, video_hits, audio_hits, k, masked, l1, l2)
+
+    def _with_categories(self, video_id: str, distance: float, video: int | None, audio: int | None) -> Neighbour:
+        stored = self.video.get(video_id)
+        return Neighbour(video_id, distance, video, audio, stored.l1, stored.l2)
+
+    def _fuse(self, video_code, audio_code, video_hits, audio_hits, k, masked, l1, l2) -> list[Neighbour]:
+        mask = self.mask.for_query(l1, l2) if masked else None
+        video_bits = int(np.unpackbits(mask).sum()) if mask is not None else self.video.code_bits
+        candidates = dict.fromkeys([hit.video_id for hit in video_hits] + [hit.video_id for hit in audio_hits])
+        fused = []
+        for video_id in candidates:
+            stored = self.video.get(video_id)
+            video_distance = int(hamming(video_code, stored.code, mask)) if video_code is not None else None
+            audio_distance = None
+            if audio_code is not None and video_id in self.audio:
+                audio_distance = int(hamming(audio_code, self.audio.get(video_id).code))
+            score = (video_distance / video_bits if video_distance is not None else UNRELATED) + (
+                audio_distance / AUDIO_BITS if audio_distance is not None else UNRELATED
+            )
+            fused.append(Neighbour(video_id, score, video_distance, audio_distance, stored.l1, stored.l2))
+        return sorted(fused, key=lambda n: (n.distance, n.video_id))[:k]

@@ -1,0 +1,1 @@
+"""The BentoML service: a thin HTTP edge over :class:`deephash.catalog.Catalog`."""

@@ -1,0 +1,236 @@
+"""BentoML 1.4 service: hash, search, add, remove, get and stats over HTTP.
+
+Configuration (environment): ``DEEPHASH_MODEL`` (model folder, default ``artifacts/default-model``),
+``DEEPHASH_DATA`` (libraries, default ``data/service``), ``DEEPHASH_TRITON_URL`` (gRPC host:port; unset =
+in-process ONNX Runtime), ``DEEPHASH_MAX_UPLOAD_MB`` (default 200). Errors are JSON ``{"error": ...}`` with
+400 (not a usable video), 413 (too large), 404 (unknown id), 409 (library of another model), 503 (Triton down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Literal
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from bentoml.validators import ContentType
+from pydantic import BaseModel, Field
+
+from deephash.catalog import Catalog, Neighbour
+from deephash.codes import from_hex, to_hex
+from deephash.errors import DeepHashError, IncompatibleLibrary, RemoteError, UnknownVideoId, VideoError
+
+MODEL_DIR = Path(os.environ.get("DEEPHASH_MODEL", "artifacts/default-model"))
+DATA_DIR = Path(os.environ.get("DEEPHASH_DATA", "data/service"))
+MAX_UPLOAD_BYTES = int(float(os.environ.get("DEEPHASH_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
+Video = Annotated[Path, ContentType("video/*")]
+
+
+class CategoryOut(BaseModel):
+    id: int
+    name: str
+    probability: float
+
+
+class HashOut(BaseModel):
+    code: str = Field(description="video code, lowercase hex")
+    l1: CategoryOut
+    l2: CategoryOut
+    audio_code: str | None = Field(description="audio code (hex), null when the video has no audio")
+    model_version: str
+    frames_used: int
+
+
+class NeighbourOut(BaseModel):
+    video_id: str
+    distance: float = Field(description="bits (video or audio), or the normalised sum for modality both")
+    video_distance: int | None
+    audio_distance: int | None
+    l1: int
+    l2: int
+
+
+class SearchOptions(BaseModel):
+    k: int = Field(10, ge=1, le=10_000)
+    radius: int | None = Field(None, ge=0, description="largest distance returned (single modality)")
+    masked: bool = Field(True, description="apply the query category's bit mask")
+    same_group: bool = Field(True, description="scan only the query's L1 group")
+    modality: Literal["video", "audio", "both"] = "video"
+
+
+DEFAULT_SEARCH = SearchOptions()
+
+
+class AddOut(BaseModel):
+    video_id: str
+    outcome: Literal["added", "replaced", "unchanged"]
+    reused_stored_code: bool
+
+
+class StoredOut(BaseModel):
+    video_id: str
+    code: str
+    l1: int
+    l2: int
+    audio_code: str | None
+
+
+def _error(error: Exception) -> BentoMLException:
+    """One translation of the package's errors into HTTP statuses."""
+    if isinstance(error, VideoError):
+        return BentoMLException(str(error), error_code=HTTPStatus.BAD_REQUEST)
+    if isinstance(error, UnknownVideoId):
+        return BentoMLException(str(error), error_code=HTTPStatus.NOT_FOUND)
+    if isinstance(error, IncompatibleLibrary):
+        return BentoMLException(str(error), error_code=HTTPStatus.CONFLICT)
+    if isinstance(error, RemoteError):  # BentoML hides 5xx messages from clients; the log has it
+        return BentoMLException(str(error), error_code=HTTPStatus.SERVICE_UNAVAILABLE)
+    return BentoMLException(str(error), error_code=HTTPStatus.BAD_REQUEST)
+
+
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise BentoMLException(
+            f"upload of {size} bytes exceeds the limit of {MAX_UPLOAD_BYTES}",
+            error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        )
+
+
+def _neighbours(found: list[Neighbour]) -> list[NeighbourOut]:
+    return [NeighbourOut(**neighbour.__dict__) for neighbour in found]
+
+
+@bentoml.service(traffic={"timeout": 120})
+class DeepHashService:
+    def __init__(self) -> None:
+        frame_model = None
+        triton_url = os.environ.get("DEEPHASH_TRITON_URL")
+        if triton_url:
+            from clients.triton import TritonVideoClient
+            from deephash.model.artifacts import load_config
+
+            self.triton = TritonVideoClient(triton_url, load_config(MODEL_DIR), timeout_s=30.0, retries=1)
+            frame_model = self.triton.hash_frames
+        else:
+            self.triton = None
+        self.catalog_error: str | None = None
+        try:
+            self.catalog = Catalog(MODEL_DIR, DATA_DIR, frame_model)
+        except IncompatibleLibrary as error:  # keep answering, with 409 on every library call
+            self.catalog_error = str(error)
+            self.catalog = Catalog(MODEL_DIR, None, frame_model)
+        self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
+
+    def __is_ready__(self) -> bool:
+        return self.catalog_error is None and (self.triton is None or self.triton.is_ready())
+
+    def _library(self) -> Catalog:
+        if self.catalog_error is not None:
+            raise BentoMLException(self.catalog_error, error_code=HTTPStatus.CONFLICT)
+        return self.catalog
+
+    async def _run(self, function, *args):
+        """Decoding and inference off the event loop; package errors become HTTP errors."""
+        try:
+            return await asyncio.to_thread(function, *args)
+        except DeepHashError as error:
+            raise _error(error) from error
+
+    @bentoml.api
+    async def hash(self, video: Video) -> HashOut:
+        """Hash an uploaded video: code, categories, audio code."""
+        _check_size(video)
+        hashed = await self._run(self.catalog.hash, video)
+        return HashOut(
+            code=hashed.video.code_hex,
+            l1=CategoryOut(**hashed.video.l1.__dict__),
+            l2=CategoryOut(**hashed.video.l2.__dict__),
+            audio_code=None if hashed.audio is None else to_hex(hashed.audio),
+            model_version=hashed.model_version,
+            frames_used=hashed.video.frames_used,
+        )
+
+    @bentoml.api
+    async def add(self, video_id: str, video: Video) -> AddOut:
+        """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
+        model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
+        _check_size(video)
+        async with self.lock:
+            outcome, reused = await self._run(self._library().add, video_id, video)
+        return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=reused)
+
+    async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
+        async with self.lock:
+            found = await self._run(
+                lambda: self._library().search(
+                    query,
+                    l1,
+                    l2,
+                    audio,
+                    k=options.k,
+                    radius=options.radius,
+                    masked=options.masked,
+                    same_group=options.same_group,
+                    modality=options.modality,
+                    exclude=exclude,
+                )
+            )
+        return _neighbours(found)
+
+    @bentoml.api
+    async def search(self, video: Video, options: SearchOptions = DEFAULT_SEARCH) -> list[NeighbourOut]:
+        """Top-k neighbours of an uploaded video (hashed, not stored)."""
+        _check_size(video)
+        hashed = await self._run(self.catalog.hash, video)
+        code, l1, l2 = hashed.video.code, hashed.video.l1.id, hashed.video.l2.id
+        return await self._search(code, l1, l2, hashed.audio, options, None)
+
+    @bentoml.api
+    async def search_code(
+        self, code: str, l1: int, l2: int, options: SearchOptions = DEFAULT_SEARCH
+    ) -> list[NeighbourOut]:
+        """Top-k neighbours of a video code (hex) with its L1/L2 categories (for the mask and the group)."""
+        query = await self._run(from_hex, code, self._library().video.code_bits)
+        return await self._search(query, l1, l2, None, options, None)
+
+    @bentoml.api
+    async def search_id(self, video_id: str, options: SearchOptions = DEFAULT_SEARCH) -> list[NeighbourOut]:
+        """Top-k neighbours of a stored video (itself excluded), by its stored video and audio codes."""
+        async with self.lock:
+            stored = await self._run(self._library().video.get, video_id)
+            audio = self._library().audio.get(video_id).code if video_id in self._library().audio else None
+        return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id)
+
+    @bentoml.api
+    async def get(self, video_id: str) -> StoredOut:
+        async with self.lock:
+            stored = await self._run(self._library().video.get, video_id)
+            audio = self._library().audio.get(video_id).code if video_id in self._library().audio else None
+        return StoredOut(
+            video_id=video_id,
+            code=to_hex(stored.code),
+            l1=stored.l1,
+            l2=stored.l2,
+            audio_code=None if audio is None else to_hex(audio),
+        )
+
+    @bentoml.api
+    async def remove(self, video_id: str) -> dict:
+        async with self.lock:
+            removed = await self._run(self._library().remove, video_id)
+        if not removed:
+            raise BentoMLException(f"no video {video_id!r} in the library", error_code=HTTPStatus.NOT_FOUND)
+        return {"video_id": video_id, "removed": True}
+
+    @bentoml.api
+    async def stats(self) -> dict:
+        async with self.lock:
+            return {
+                "video": self._library().video.stats(),
+                "audio": self._library().audio.stats(),
+                "backend": "triton" if self.triton else "embedded",
+            }

@@ -1,0 +1,202 @@
+"""The BentoML service through a real `bentoml serve` process and real HTTP uploads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deephash.data.variants import make_variant
+from deephash.triton.server import TritonServer, free_port
+from deephash.video.files import read_video, write_video
+from tests.conftest import REPO
+
+
+class Service:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:DeepHashService",
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, log.read_text()[-2000:]
+            try:
+                if httpx.get(f"{self.url}/livez", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(log.read_text()[-2000:])
+
+    def upload(self, endpoint: str, video: Path, **fields) -> httpx.Response:
+        with video.open("rb") as handle:
+            files = {"video": (video.name, handle, "video/mp4")}
+            return httpx.post(f"{self.url}/{endpoint}", files=files, data=fields, timeout=120)
+
+    def call(self, endpoint: str, **payload) -> httpx.Response:
+        return httpx.post(f"{self.url}/{endpoint}", json=payload, timeout=120)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(tmp_path_factory, default_model, **env) -> Service:
+    folder = tmp_path_factory.mktemp("service")
+    settings = {
+        "DEEPHASH_MODEL": str(default_model),
+        "DEEPHASH_DATA": str(folder / "data"),
+        "DEEPHASH_MAX_UPLOAD_MB": "2",
+        **env,
+    }
+    return Service(settings, folder / "service.log")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, default_model):
+    running = start(tmp_path_factory, default_model)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def near_duplicates(tmp_path_factory, clips) -> dict[str, tuple[Path, str]]:
+    """Edited copies of the sample clips (made by the dataset's transforms) → (file, source id)."""
+    folder = tmp_path_factory.mktemp("variants")
+    made = {}
+    for source in ("carphone_pristine", "bikes"):
+        for transform in ("crop", "brightness", "overlay", "reencode"):
+            path = make_variant(clips[source], transform, folder / f"{source}-{transform}.mp4")
+            made[path.stem] = (path, source)
+    return made
+
+
+def test_near_duplicates_find_their_source_first(service, clips, near_duplicates):
+    for name, path in clips.items():
+        if name != "carphone_distorted":
+            response = service.upload("add", path, video_id=name)
+            assert response.status_code == 200, response.text
+            assert response.json()["outcome"] in ("added", "unchanged")
+    options = '{"k": 3, "same_group": false, "masked": false}'
+    for name, (path, source) in near_duplicates.items():
+        hits = service.upload("search", path, options=options).json()
+        assert hits[0]["video_id"] == source, (name, hits)
+    hits = service.upload("search", clips["carphone_distorted"], options=options).json()
+    assert hits[0]["video_id"] == "carphone_pristine"
+
+
+def test_add_is_idempotent_and_reuses_the_stored_code(service, clips):
+    first = service.upload("add", clips["bikes"], video_id="again").json()
+    second = service.upload("add", clips["bikes"], video_id="again").json()
+    assert first["reused_stored_code"] is False
+    assert second == {"video_id": "again", "outcome": "unchanged", "reused_stored_code": True}
+    stored = service.call("get", video_id="again").json()
+    hashed = service.upload("hash", clips["bikes"]).json()
+    assert stored["code"] == hashed["code"] and hashed["audio_code"] is None
+    assert service.call("remove", video_id="again").status_code == 200
+    assert service.call("get", video_id="again").status_code == 404
+
+
+def test_search_by_code_and_by_id(service, clips):
+    service.upload("add", clips["bigbuckbunny"], video_id="bunny")
+    stored = service.call("get", video_id="bunny").json()
+    hits = service.call("search_code", code=stored["code"], l1=stored["l1"], l2=stored["l2"]).json()
+    exact = [hit["video_id"] for hit in hits if hit["distance"] == 0]
+    assert "bunny" in exact  # beside "bigbuckbunny", the same file added earlier
+    others = service.call("search_id", video_id="bunny", options={"same_group": False}).json()
+    assert "bunny" not in [hit["video_id"] for hit in others]
+
+
+def test_audio_search_finds_a_reencoded_soundtrack(service, clips, tmp_path):
+    service.upload("add", clips["bigbuckbunny"], video_id="bunny-audio")
+    video = read_video(clips["bigbuckbunny"])
+    copy = write_video(
+        tmp_path / "bunny-opus.mkv",
+        video.frames[::2],
+        video.fps / 2,
+        audio=video.audio,
+        sample_rate=48_000 if False else video.sample_rate,
+        audio_codec="aac",
+        audio_bitrate=24_000,
+    )
+    hashed = service.upload("hash", copy).json()
+    assert hashed["audio_code"] is not None
+    hits = service.upload("search", copy, options='{"modality": "audio", "k": 2}').json()
+    same_sound = ("bigbuckbunny", "bunny", "bunny-audio")
+    assert hits[0]["video_id"] in same_sound and hits[0]["audio_distance"] <= 24  # unrelated: ~64
+    both = service.upload("search", copy, options='{"modality": "both", "k": 2, "same_group": false}').json()
+    assert both[0]["video_id"] in same_sound
+
+
+def test_errors_are_clear_and_leave_the_library_unchanged(service, clips, tmp_path):
+    before = service.call("stats").json()
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video\n" * 100)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clips["bikes"].read_bytes()[:20_000])
+    for bad in (not_video, empty, truncated):
+        response = service.upload("add", bad, video_id=f"bad-{bad.stem}")
+        assert response.status_code == 400 and "error" in response.text, response.text
+    big = tmp_path / "big.mp4"
+    big.write_bytes(clips["bigbuckbunny"].read_bytes() * 3)
+    assert service.upload("add", big, video_id="big").status_code == 413
+    assert service.call("get", video_id="nobody").status_code == 404
+    assert service.call("remove", video_id="nobody").status_code == 404
+    assert service.call("stats").json()["video"]["rows"] == before["video"]["rows"]
+
+
+def test_library_of_another_model_is_a_conflict(tmp_path_factory, default_model, clips):
+    from deephash.index import Library
+
+    folder = tmp_path_factory.mktemp("foreign")
+    Library.create(folder / "video", 128, "another-model").close()
+    running = Service({"DEEPHASH_MODEL": str(default_model), "DEEPHASH_DATA": str(folder)}, folder / "log")
+    try:
+        assert httpx.get(f"{running.url}/readyz", timeout=5).status_code != 200
+        response = running.upload("add", clips["bikes"], video_id="x")
+        assert response.status_code == 409 and "not comparable" in response.text
+        assert running.upload("hash", clips["bikes"]).status_code == 200
+    finally:
+        running.stop()
+
+
+def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory, default_model, clips, service):
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    with TritonServer(model_dir=default_model, **ports) as triton:
+        remote = start(tmp_path_factory, default_model, DEEPHASH_TRITON_URL=triton.grpc_url)
+        try:
+            for name in ("bikes", "carphone_pristine"):
+                a = remote.upload("hash", clips[name]).json()
+                b = service.upload("hash", clips[name]).json()
+                assert a["code"] == b["code"] and a["l2"]["id"] == b["l2"]["id"]
+        finally:
+            remote.stop()
+    down = start(tmp_path_factory, default_model, DEEPHASH_TRITON_URL=f"127.0.0.1:{free_port()}")
+    try:
+        response = down.upload("hash", clips["bikes"])
+        assert response.status_code == 503 and "error" in response.json()  # BentoML hides 5xx details
+    finally:
+        down.stop()
