@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import bentoml
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, Field
 
 from deephash.catalog import Catalog, Neighbour
@@ -27,6 +28,11 @@ MODEL_DIR = Path(os.environ.get("DEEPHASH_MODEL", "artifacts/default-model"))
 DATA_DIR = Path(os.environ.get("DEEPHASH_DATA", "data/service"))
 MAX_UPLOAD_BYTES = int(float(os.environ.get("DEEPHASH_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
 Video = Annotated[Path, ContentType("video/*")]
+
+# custom series on BentoML's /metrics (prometheus_client directly: bentoml.metrics is deprecated)
+HASHED = Counter("deephash_videos_hashed", "Uploads decoded and run through the model", ["backend"])
+SEARCHES = Counter("deephash_searches", "Searches answered", ["query", "modality"])
+ROWS = Gauge("deephash_library_rows", "Live rows in the library", ["library"], multiprocess_mode="mostrecent")
 
 
 class CategoryOut(BaseModel):
@@ -133,6 +139,17 @@ class DeepHashService:
             raise BentoMLException(self.catalog_error, error_code=HTTPStatus.CONFLICT)
         return self.catalog
 
+    def _count_rows(self) -> None:
+        if self.catalog_error is None:
+            ROWS.labels("video").set(len(self.catalog.video))
+            ROWS.labels("audio").set(len(self.catalog.audio))
+
+    async def _hash(self, video: Path):
+        _check_size(video)
+        hashed = await self._run(self.catalog.hash, video)
+        HASHED.labels("triton" if self.triton else "embedded").inc()
+        return hashed
+
     async def _run(self, function, *args):
         """Decoding and inference off the event loop; package errors become HTTP errors."""
         try:
@@ -143,8 +160,7 @@ class DeepHashService:
     @bentoml.api
     async def hash(self, video: Video) -> HashOut:
         """Hash an uploaded video: code, categories, audio code."""
-        _check_size(video)
-        hashed = await self._run(self.catalog.hash, video)
+        hashed = await self._hash(video)
         return HashOut(
             code=hashed.video.code_hex,
             l1=CategoryOut(**hashed.video.l1.__dict__),
@@ -161,6 +177,7 @@ class DeepHashService:
         _check_size(video)
         async with self.lock:
             outcome, reused = await self._run(self._library().add, video_id, video)
+            self._count_rows()
         return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=reused)
 
     async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
@@ -184,8 +201,8 @@ class DeepHashService:
     @bentoml.api
     async def search(self, video: Video, options: SearchOptions = DEFAULT_SEARCH) -> list[NeighbourOut]:
         """Top-k neighbours of an uploaded video (hashed, not stored)."""
-        _check_size(video)
-        hashed = await self._run(self.catalog.hash, video)
+        hashed = await self._hash(video)
+        SEARCHES.labels("video", options.modality).inc()
         code, l1, l2 = hashed.video.code, hashed.video.l1.id, hashed.video.l2.id
         return await self._search(code, l1, l2, hashed.audio, options, None)
 
@@ -195,6 +212,7 @@ class DeepHashService:
     ) -> list[NeighbourOut]:
         """Top-k neighbours of a video code (hex) with its L1/L2 categories (for the mask and the group)."""
         query = await self._run(from_hex, code, self._library().video.code_bits)
+        SEARCHES.labels("code", options.modality).inc()
         return await self._search(query, l1, l2, None, options, None)
 
     @bentoml.api
@@ -203,6 +221,7 @@ class DeepHashService:
         async with self.lock:
             stored = await self._run(self._library().video.get, video_id)
             audio = self._library().audio.get(video_id).code if video_id in self._library().audio else None
+        SEARCHES.labels("id", options.modality).inc()
         return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id)
 
     @bentoml.api
@@ -222,6 +241,7 @@ class DeepHashService:
     async def remove(self, video_id: str) -> dict:
         async with self.lock:
             removed = await self._run(self._library().remove, video_id)
+            self._count_rows()
         if not removed:
             raise BentoMLException(f"no video {video_id!r} in the library", error_code=HTTPStatus.NOT_FOUND)
         return {"video_id": video_id, "removed": True}

@@ -243,3 +243,16 @@ def test_bentoml_build_packs_service_model_and_repository(tmp_path):
     ):
         assert (source / needed).is_file(), needed
     assert "onnxruntime" in (source.parent / "env" / "python" / "requirements.txt").read_text()
+
+
+def test_metrics_count_hashes_searches_and_rows(tmp_path_factory, default_model, clips):
+    service = start(tmp_path_factory, default_model)
+    try:
+        service.upload("hash", clips["carphone_pristine"])
+        service.upload("add", clips["carphone_pristine"], video_id="metrics")
+        text = httpx.get(f"{service.url}/metrics", timeout=10).text
+    finally:
+        service.stop()
+    ours = [line for line in text.splitlines() if line.startswith("deephash")]
+    assert any(line.startswith('deephash_videos_hashed_total{backend="embedded"}') for line in ours), ours
+    assert any(line.startswith('deephash_library_rows{library="video"}') for line in ours), ours
