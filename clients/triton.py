@@ -120,18 +120,12 @@ class TritonVideoClient:
             return response
 
         response = self._call(infer, f"{len(frames)} videos")
-        outputs = {name: response.as_numpy(name) for name in self._output_names()}
+        outputs = {name: response.as_numpy(name) for name in self.config.output_names}
         outputs = {
             name: value.reshape(len(frames), -1) if name == "code" else value.reshape(-1)
             for name, value in outputs.items()
         }
         return hashes_from_outputs(outputs, self.config)
-
-    def _output_names(self) -> list[str]:
-        names = ["code", "l1_id", "l1_prob", "l2_id", "l2_prob"]
-        for extra in self.config.taxonomy.extra:
-            names += [f"{extra}_id", f"{extra}_prob"]
-        return names
 
     def _sample(self, video: Path | str | bytes) -> np.ndarray:
         return sample_frames(video, self.config.num_frames, self.config.frame_size).frames

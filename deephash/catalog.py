@@ -9,7 +9,7 @@ without audio gets the audio term 0.5 (what unrelated codes score), so it neithe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from deephash.audio import hash_audio
 from deephash.codes import hamming
 from deephash.errors import IncompatibleLibrary, UnknownVideoId
-from deephash.hasher import EmbeddedHasher, VideoHash
+from deephash.hasher import EmbeddedHasher, VideoHash, hash_sampled
 from deephash.index import Library
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_config, model_version
@@ -84,9 +84,7 @@ class Catalog:
     def hash(self, path: Path) -> HashedUpload:
         """Frames → model (validating the upload on the way), and the audio code of the sound track."""
         sampled = sample_frames(path, self.config.num_frames, self.config.frame_size, self.limits)
-        result = self.frame_model(sampled.frames[None])[0]
-        result = replace(result, frames_used=sampled.distinct_frames, repeated_frames=sampled.repeated)
-        return HashedUpload(result, hash_audio(path), self.version)
+        return HashedUpload(hash_sampled(self.frame_model, sampled), hash_audio(path), self.version)
 
     def add(self, video_id: str, path: Path | None) -> tuple[str, bool]:
         """(outcome, reused): a stored id keeps its code (the seeds' online flow); else hash and insert.

@@ -71,6 +71,13 @@ def hashes_from_outputs(outputs: dict[str, np.ndarray], config: ModelConfig) -> 
     return results
 
 
+def hash_sampled(frame_model, sampled: SampledFrames) -> VideoHash:
+    """Run ``frame_model`` (frames ``[B, T, 3, S, S]`` → results) on one sampled video, noting how many
+    distinct frames it had — shared by the embedded, Triton and service paths."""
+    result = frame_model(sampled.frames[None])[0]
+    return replace(result, frames_used=sampled.distinct_frames, repeated_frames=sampled.repeated)
+
+
 class EmbeddedHasher:
     """Loads ``model.onnx`` of a model folder and hashes frames or video files in-process."""
 
@@ -89,6 +96,4 @@ class EmbeddedHasher:
         return hashes_from_outputs(self.runner.run(np.ascontiguousarray(frames)), self.config)
 
     def hash_video(self, source: VideoSource) -> VideoHash:
-        sampled = self.sample(source)
-        result = self.hash_frames(sampled.frames[None])[0]
-        return replace(result, frames_used=sampled.distinct_frames, repeated_frames=sampled.repeated)
+        return hash_sampled(self.hash_frames, self.sample(source))

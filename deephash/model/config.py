@@ -93,6 +93,14 @@ class ModelConfig:
     def code_bits(self) -> int:
         return self.l1_bits + self.l2_bits
 
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the served model's outputs, in order (ONNX, Triton, clients all use these)."""
+        names = ["code", "l1_id", "l1_prob", "l2_id", "l2_prob"]
+        for name in self.taxonomy.extra:
+            names += [f"{name}_id", f"{name}_prob"]
+        return names
+
     def to_json(self) -> dict:
         data = asdict(self)
         data["taxonomy"] = self.taxonomy.to_json()

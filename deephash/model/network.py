@@ -160,7 +160,4 @@ class DeepHashNet(nn.Module):
         return tuple(results)
 
     def output_names(self) -> list[str]:
-        names = ["code", "l1_id", "l1_prob", "l2_id", "l2_prob"]
-        for name in self.head.extra_names:
-            names += [f"{name}_id", f"{name}_prob"]
-        return names
+        return self.config.output_names

@@ -38,9 +38,9 @@ class TritonModelConfig:
 
     def to_pbtxt(self, model: ModelConfig, name: str = MODEL_NAME) -> str:
         frame = f"[ {model.num_frames}, 3, {model.frame_size}, {model.frame_size} ]"
-        outputs = [("code", "TYPE_UINT8", f"[ {model.code_bits // 8} ]")]
-        for head in ("l1", "l2", *model.taxonomy.extra):
-            outputs += [(f"{head}_id", "TYPE_INT64", "[ 1 ]"), (f"{head}_prob", "TYPE_FP32", "[ 1 ]")]
+        outputs = [("code", "TYPE_UINT8", f"[ {model.code_bits // 8} ]")] + [
+            (name, "TYPE_INT64" if name.endswith("_id") else "TYPE_FP32", "[ 1 ]") for name in model.output_names[1:]
+        ]
         lines = [
             f'name: "{name}"',
             BACKENDS[self.target],
