@@ -11,6 +11,7 @@ Triton itself accepts up to ``max_batch_size`` videos per request (64 in the shi
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,47 @@ GRPC_MESSAGE_BYTES = 256 * 1024 * 1024
 
 class ClientError(RemoteError):
     """The server could not be reached or refused a request."""
+
+
+def _frames_input(module, frames: np.ndarray):
+    """The model's one input, for the protocol ``module`` (tritonclient.grpc or .http)."""
+    request = module.InferInput("frames", list(frames.shape), "UINT8")
+    request.set_data_from_numpy(np.ascontiguousarray(frames, dtype=np.uint8))
+    return request
+
+
+def _hashes(response, count: int, config: ModelConfig) -> list[VideoHash]:
+    outputs = {name: response.as_numpy(name) for name in config.output_names}
+    outputs = {
+        name: value.reshape(count, -1) if name == "code" else value.reshape(-1) for name, value in outputs.items()
+    }
+    return hashes_from_outputs(outputs, config)
+
+
+def _unreachable(error: Exception) -> bool:
+    message = str(getattr(error, "message", lambda: None)() or error).lower()
+    return any(word in message for word in ("unavailable", "connect", "refused", "deadline", "timed out", "timeout"))
+
+
+def _backoff_s(attempt: int) -> float:
+    return 0.2 * 2**attempt
+
+
+def _client_error(error: Exception, url: str, protocol: str, model_name: str, what: str) -> ClientError:
+    """One sentence for a tritonclient error: unreachable, unknown model, or refused."""
+    message = str(getattr(error, "message", lambda: None)() or error)
+    if _unreachable(error):
+        return ClientError(f"cannot reach Triton at {url} over {protocol} ({what}): {message}")
+    if "unknown model" in message.lower() or "not found" in message.lower():
+        return ClientError(f"Triton at {url} does not serve model {model_name!r}")
+    return ClientError(f"Triton refused the request ({what}): {message}")
+
+
+def _grpc_channel_args() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
+    ]
 
 
 class TritonVideoClient:
@@ -57,13 +99,7 @@ class TritonVideoClient:
             if self.protocol == "grpc":
                 import tritonclient.grpc as module
 
-                client = module.InferenceServerClient(
-                    self.url,
-                    channel_args=[
-                        ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES),
-                        ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
-                    ],
-                )
+                client = module.InferenceServerClient(self.url, channel_args=_grpc_channel_args())
             else:
                 import tritonclient.http as module
 
@@ -81,24 +117,13 @@ class TritonVideoClient:
             try:
                 return action(self._client())
             except InferenceServerException as error:
-                message = str(error.message() or error)
-                unreachable = any(
-                    word in message.lower()
-                    for word in ("unavailable", "connect", "refused", "deadline", "timed out", "timeout")
-                )
-                if unreachable and attempt < self.retries:
-                    time.sleep(0.2 * 2**attempt)
+                if _unreachable(error) and attempt < self.retries:
+                    time.sleep(_backoff_s(attempt))
                     continue
-                if unreachable:
-                    raise ClientError(
-                        f"cannot reach Triton at {self.url} over {self.protocol} ({what}): {message}"
-                    ) from error
-                if "unknown model" in message.lower() or "not found" in message.lower():
-                    raise ClientError(f"Triton at {self.url} does not serve model {self.model_name!r}") from error
-                raise ClientError(f"Triton refused the request ({what}): {message}") from error
+                raise _client_error(error, self.url, self.protocol, self.model_name, what) from error
             except OSError as error:  # HTTP client: socket-level failures
                 if attempt < self.retries:
-                    time.sleep(0.2 * 2**attempt)
+                    time.sleep(_backoff_s(attempt))
                     continue
                 raise ClientError(f"cannot reach Triton at {self.url} over {self.protocol}: {error}") from error
         raise AssertionError("unreachable")
@@ -110,22 +135,12 @@ class TritonVideoClient:
         """uint8 ``[B, T, 3, S, S]`` as one request → one result per video."""
 
         def infer(client):
-            module = self._local.module
-            request = module.InferInput("frames", list(frames.shape), "UINT8")
-            request.set_data_from_numpy(np.ascontiguousarray(frames, dtype=np.uint8))
+            request = _frames_input(self._local.module, frames)
             if self.protocol == "grpc":
-                response = client.infer(self.model_name, [request], client_timeout=self.timeout_s)
-            else:
-                response = client.infer(self.model_name, [request])
-            return response
+                return client.infer(self.model_name, [request], client_timeout=self.timeout_s)
+            return client.infer(self.model_name, [request])
 
-        response = self._call(infer, f"{len(frames)} videos")
-        outputs = {name: response.as_numpy(name) for name in self.config.output_names}
-        outputs = {
-            name: value.reshape(len(frames), -1) if name == "code" else value.reshape(-1)
-            for name, value in outputs.items()
-        }
-        return hashes_from_outputs(outputs, self.config)
+        return _hashes(self._call(infer, f"{len(frames)} videos"), len(frames), self.config)
 
     def _sample(self, video: Path | str | bytes) -> np.ndarray:
         return sample_frames(video, self.config.num_frames, self.config.frame_size).frames
@@ -166,3 +181,59 @@ class TritonVideoClient:
             "inference_count": int(stats.get("inference_count", 0)),
             "execution_count": int(stats.get("execution_count", 0)),
         }
+
+
+class AsyncTritonVideoClient:
+    """The gRPC client for event-loop servers (the BentoML service): no thread per request in flight.
+
+    tritonclient's asyncio channel binds to the loop it is made in, so make this inside the running loop
+    (the service's ``@bentoml.on_startup`` hook). Every call has ``timeout_s`` (tritonclient would otherwise
+    wait forever) and connection trouble is retried ``retries`` times with back-off.
+    """
+
+    def __init__(
+        self, url: str, config: ModelConfig, model_name: str = MODEL_NAME, timeout_s: float = 30.0, retries: int = 1
+    ) -> None:
+        import tritonclient.grpc as grpc_module
+        import tritonclient.grpc.aio as aio
+
+        self.url, self.config, self.model_name = url, config, model_name
+        self.timeout_s, self.retries = timeout_s, retries
+        self._module = grpc_module
+        self._client = aio.InferenceServerClient(url, channel_args=_grpc_channel_args())
+
+    async def _call(self, action: Callable, what: str):
+        from tritonclient.utils import InferenceServerException
+
+        for attempt in range(self.retries + 1):
+            try:
+                return await action()
+            except InferenceServerException as error:
+                if _unreachable(error) and attempt < self.retries:
+                    await asyncio.sleep(_backoff_s(attempt))
+                    continue
+                raise _client_error(error, self.url, "grpc", self.model_name, what) from error
+        raise AssertionError("unreachable")
+
+    async def is_ready(self) -> bool:
+        """Whether Triton answers and has the model loaded (False rather than an error when it is down)."""
+        try:
+            return bool(
+                await self._call(
+                    lambda: self._client.is_model_ready(self.model_name, client_timeout=self.timeout_s), "readiness"
+                )
+            )
+        except ClientError:
+            return False
+
+    async def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
+        """uint8 ``[B, T, 3, S, S]`` as one request → one result per video."""
+        request = _frames_input(self._module, frames)
+        response = await self._call(
+            lambda: self._client.infer(self.model_name, [request], client_timeout=self.timeout_s),
+            f"{len(frames)} videos",
+        )
+        return _hashes(response, len(frames), self.config)
+
+    async def close(self) -> None:
+        await self._client.close()

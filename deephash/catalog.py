@@ -8,20 +8,18 @@ without audio gets the audio term 0.5 (what unrelated codes score), so it neithe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from deephash.audio import hash_audio
 from deephash.codes import hamming
-from deephash.errors import IncompatibleLibrary, UnknownVideoId
-from deephash.hasher import EmbeddedHasher, VideoHash, hash_sampled
-from deephash.index import Library
+from deephash.errors import IncompatibleLibrary
+from deephash.hasher import VideoHash
+from deephash.index import Library, StoredCode
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_config, model_version
-from deephash.video import VideoLimits, sample_frames
+from deephash.video import SampledFrames, VideoLimits, VideoSource, sample_frames
 
 AUDIO_BITS = 128
 AUDIO_MODEL = "audio-fingerprint-v1"  # the audio library's "model version": the fingerprint's definition
@@ -45,25 +43,18 @@ class Neighbour:
     l2: int
 
 
-FrameModel = Callable[[np.ndarray], list[VideoHash]]
-
-
 class Catalog:
-    """Video and audio libraries of one model under ``data_dir`` (None: hashing only); ``frame_model`` runs
-    the model on frames (in-process ONNX Runtime by default, or a Triton client's ``hash_frames``)."""
+    """Video and audio libraries of one model under ``data_dir`` (None: no libraries, sampling only).
 
-    def __init__(
-        self,
-        model_dir: Path,
-        data_dir: Path | None,
-        frame_model: FrameModel | None = None,
-        limits: VideoLimits = VideoLimits(),
-    ) -> None:
+    Running the model is the caller's business (in-process, a batching service or Triton): the catalog
+    samples frames the one way every path shares, and stores and searches what the model made of them.
+    """
+
+    def __init__(self, model_dir: Path, data_dir: Path | None, limits: VideoLimits = VideoLimits()) -> None:
         self.config = load_config(model_dir)
         self.version = model_version(model_dir)
         self.mask = CategoryMask.load(model_dir / MASK_FILE)
         self.limits = limits
-        self.frame_model = frame_model or EmbeddedHasher(model_dir, limits=limits).hash_frames
         self.video = self.audio = None  # hashing only, without libraries
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -81,25 +72,33 @@ class Catalog:
             if library is not None:
                 library.close()
 
-    def hash(self, path: Path) -> HashedUpload:
-        """Frames → model (validating the upload on the way), and the audio code of the sound track."""
-        sampled = sample_frames(path, self.config.num_frames, self.config.frame_size, self.limits)
-        return HashedUpload(hash_sampled(self.frame_model, sampled), hash_audio(path), self.version)
+    def sample(self, source: VideoSource) -> SampledFrames:
+        """The model's frames of an upload (validating it: a bad upload raises a ``VideoError``)."""
+        return sample_frames(source, self.config.num_frames, self.config.frame_size, self.limits)
 
-    def add(self, video_id: str, path: Path | None) -> tuple[str, bool]:
-        """(outcome, reused): a stored id keeps its code (the seeds' online flow); else hash and insert.
+    def __contains__(self, video_id: str) -> bool:
+        """Whether ``video_id`` is stored: the online flow then reuses its code instead of hashing again."""
+        return video_id in self.video
 
-        Hashing happens before anything is written, so a failed upload leaves both libraries unchanged.
+    def add(self, video_id: str, hashed: HashedUpload) -> str:
+        """Store an upload's codes (idempotent: "added", "replaced" or "unchanged").
+
+        Callers hash before calling this, so a failed upload never reaches the libraries.
         """
-        if video_id in self.video:
-            return "unchanged", True
-        if path is None:
-            raise UnknownVideoId(f"no video {video_id!r} in the library and no upload to hash")
-        hashed = self.hash(path)
+        if hashed.model_version != self.version:
+            raise IncompatibleLibrary(f"codes of model {hashed.model_version}, library of {self.version}")
         outcome = self.video.add(video_id, hashed.video.code, hashed.video.l1.id, hashed.video.l2.id)
         if hashed.audio is not None:
             self.audio.add(video_id, hashed.audio, 0, 0)
-        return outcome, False
+        else:
+            self.audio.remove(video_id)  # a replacement without sound must not keep the old sound
+        return outcome
+
+    def stored(self, video_id: str) -> tuple[StoredCode, np.ndarray | None]:
+        """(video code row, audio code or None) of a stored id; raises ``UnknownVideoId``."""
+        video = self.video.get(video_id)
+        audio = self.audio.get(video_id).code if video_id in self.audio else None
+        return video, audio
 
     def remove(self, video_id: str) -> bool:
         removed = self.video.remove(video_id)

@@ -71,11 +71,24 @@ def hashes_from_outputs(outputs: dict[str, np.ndarray], config: ModelConfig) -> 
     return results
 
 
-def hash_sampled(frame_model, sampled: SampledFrames) -> VideoHash:
-    """Run ``frame_model`` (frames ``[B, T, 3, S, S]`` → results) on one sampled video, noting how many
-    distinct frames it had — shared by the embedded, Triton and service paths."""
-    result = frame_model(sampled.frames[None])[0]
+def output_rows(outputs: dict[str, np.ndarray]) -> list[dict[str, list | int | float]]:
+    """A batch of model outputs → one plain (JSON-able) row per video, so that a batching server can split
+    a merged batch back into its requests; :func:`outputs_from_rows` undoes it."""
+    return [{name: value[row].tolist() for name, value in outputs.items()} for row in range(len(outputs["code"]))]
+
+
+def outputs_from_rows(rows: list[dict[str, list | int | float]]) -> dict[str, np.ndarray]:
+    return {name: np.asarray([row[name] for row in rows]) for name in rows[0]}
+
+
+def with_sampling_note(result: VideoHash, sampled: SampledFrames) -> VideoHash:
+    """Note how many distinct frames the video had — shared by the embedded, Triton and service paths."""
     return replace(result, frames_used=sampled.distinct_frames, repeated_frames=sampled.repeated)
+
+
+def hash_sampled(frame_model, sampled: SampledFrames) -> VideoHash:
+    """Run ``frame_model`` (frames ``[B, T, 3, S, S]`` → results) on one sampled video."""
+    return with_sampling_note(frame_model(sampled.frames[None])[0], sampled)
 
 
 class EmbeddedHasher:

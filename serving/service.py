@@ -1,32 +1,36 @@
 """BentoML 1.4 service: hash, search, add, remove, get and stats over HTTP.
 
-Configuration (environment): ``DEEPHASH_MODEL`` (model folder, default ``artifacts/default-model``),
-``DEEPHASH_DATA`` (libraries, default ``data/service``), ``DEEPHASH_TRITON_URL`` (gRPC host:port; unset =
-in-process ONNX Runtime), ``DEEPHASH_MAX_UPLOAD_MB`` (default 200). Errors are JSON ``{"error": ...}`` with
+Configuration: environment variables, see :mod:`serving.settings`. Errors are JSON ``{"error": ...}`` with
 400 (not a usable video), 413 (too large), 404 (unknown id), 409 (library of another model), 503 (Triton down).
+
+An upload is decoded in a worker thread while the event loop keeps serving; its frames then go to the model
+backend without a thread: the embedded model service (:mod:`serving.embedded_model`, adaptively batched by
+BentoML) or Triton through the asyncio gRPC client (batched by Triton). The audio code is computed in a
+thread beside the model call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Literal
 
 import bentoml
+import numpy as np
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, Field
 
-from deephash.catalog import Catalog, Neighbour
+from deephash.audio import hash_audio
+from deephash.catalog import Catalog, HashedUpload, Neighbour
 from deephash.codes import from_hex, to_hex
 from deephash.errors import DeepHashError, IncompatibleLibrary, RemoteError, UnknownVideoId, VideoError
+from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, with_sampling_note
+from serving.embedded_model import EmbeddedModel
+from serving.settings import DATA_DIR, MAX_UPLOAD_BYTES, MODEL_DIR, TRITON_TIMEOUT_S, TRITON_URL
 
-MODEL_DIR = Path(os.environ.get("DEEPHASH_MODEL", "artifacts/default-model"))
-DATA_DIR = Path(os.environ.get("DEEPHASH_DATA", "data/service"))
-MAX_UPLOAD_BYTES = int(float(os.environ.get("DEEPHASH_MAX_UPLOAD_MB", "200")) * 1024 * 1024)
 Video = Annotated[Path, ContentType("video/*")]
 
 # custom series on BentoML's /metrics (prometheus_client directly: bentoml.metrics is deprecated)
@@ -112,27 +116,37 @@ def _neighbours(found: list[Neighbour]) -> list[NeighbourOut]:
 
 @bentoml.service(traffic={"timeout": 120})
 class DeepHashService:
-    def __init__(self) -> None:
-        frame_model = None
-        triton_url = os.environ.get("DEEPHASH_TRITON_URL")
-        if triton_url:
-            from clients.triton import TritonVideoClient
-            from deephash.model.artifacts import load_config
+    # the embedded backend runs as a dependency (its own process, batched); with Triton it is not started
+    embedded = bentoml.depends(EmbeddedModel) if TRITON_URL is None else None
 
-            self.triton = TritonVideoClient(triton_url, load_config(MODEL_DIR), timeout_s=30.0, retries=1)
-            frame_model = self.triton.hash_frames
-        else:
-            self.triton = None
+    def __init__(self) -> None:
+        self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
         self.catalog_error: str | None = None
         try:
-            self.catalog = Catalog(MODEL_DIR, DATA_DIR, frame_model)
+            self.catalog = Catalog(MODEL_DIR, DATA_DIR)
         except IncompatibleLibrary as error:  # keep answering, with 409 on every library call
             self.catalog_error = str(error)
-            self.catalog = Catalog(MODEL_DIR, None, frame_model)
+            self.catalog = Catalog(MODEL_DIR, None)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
 
-    def __is_ready__(self) -> bool:
-        return self.catalog_error is None and (self.triton is None or self.triton.is_ready())
+    @bentoml.on_startup
+    async def connect_triton(self) -> None:
+        if TRITON_URL is not None:
+            from clients.triton import AsyncTritonVideoClient
+
+            self.triton = AsyncTritonVideoClient(TRITON_URL, self.catalog.config, timeout_s=TRITON_TIMEOUT_S, retries=1)
+
+    @bentoml.on_shutdown
+    async def disconnect_triton(self) -> None:
+        if self.triton is not None:
+            await self.triton.close()
+
+    async def __is_ready__(self) -> bool:
+        """The libraries are usable and, with Triton, it answers and has the model loaded (BentoML checks
+        the embedded model service itself, as a dependency)."""
+        if self.catalog_error is not None:
+            return False
+        return TRITON_URL is None or (self.triton is not None and await self.triton.is_ready())
 
     def _library(self) -> Catalog:
         if self.catalog_error is not None:
@@ -144,14 +158,25 @@ class DeepHashService:
             ROWS.labels("video").set(len(self.catalog.video))
             ROWS.labels("audio").set(len(self.catalog.audio))
 
-    async def _hash(self, video: Path):
+    async def _run_model(self, frames: np.ndarray) -> list[VideoHash]:
+        if self.triton is not None:
+            return await self.triton.hash_frames(frames)
+        rows = await self.embedded.to_async.run(frames)
+        return hashes_from_outputs(outputs_from_rows(rows), self.catalog.config)
+
+    async def _hash(self, video: Path) -> HashedUpload:
+        """Decode (thread) → model (awaited, batched with other uploads) beside the audio code (thread)."""
         _check_size(video)
-        hashed = await self._run(self.catalog.hash, video)
+        sampled = await self._run(self.catalog.sample, video)
+        try:
+            (result,), audio = await asyncio.gather(self._run_model(sampled.frames[None]), self._run(hash_audio, video))
+        except DeepHashError as error:
+            raise _error(error) from error
         HASHED.labels("triton" if self.triton else "embedded").inc()
-        return hashed
+        return HashedUpload(with_sampling_note(result, sampled), audio, self.catalog.version)
 
     async def _run(self, function, *args):
-        """Decoding and inference off the event loop; package errors become HTTP errors."""
+        """Blocking work off the event loop; package errors become HTTP errors."""
         try:
             return await asyncio.to_thread(function, *args)
         except DeepHashError as error:
@@ -175,10 +200,16 @@ class DeepHashService:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
         _check_size(video)
+        library = self._library()
         async with self.lock:
-            outcome, reused = await self._run(self._library().add, video_id, video)
+            stored = video_id in library
+        if stored:
+            return AddOut(video_id=video_id, outcome="unchanged", reused_stored_code=True)
+        hashed = await self._hash(video)  # outside the lock: other requests go on meanwhile
+        async with self.lock:
+            outcome = await self._run(library.add, video_id, hashed)
             self._count_rows()
-        return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=reused)
+        return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=False)
 
     async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
         async with self.lock:
@@ -219,16 +250,14 @@ class DeepHashService:
     async def search_id(self, video_id: str, options: SearchOptions = DEFAULT_SEARCH) -> list[NeighbourOut]:
         """Top-k neighbours of a stored video (itself excluded), by its stored video and audio codes."""
         async with self.lock:
-            stored = await self._run(self._library().video.get, video_id)
-            audio = self._library().audio.get(video_id).code if video_id in self._library().audio else None
+            stored, audio = await self._run(self._library().stored, video_id)
         SEARCHES.labels("id", options.modality).inc()
         return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id)
 
     @bentoml.api
     async def get(self, video_id: str) -> StoredOut:
         async with self.lock:
-            stored = await self._run(self._library().video.get, video_id)
-            audio = self._library().audio.get(video_id).code if video_id in self._library().audio else None
+            stored, audio = await self._run(self._library().stored, video_id)
         return StoredOut(
             video_id=video_id,
             code=to_hex(stored.code),

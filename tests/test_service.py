@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -189,6 +190,7 @@ def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory,
     with TritonServer(model_dir=default_model, **ports) as triton:
         remote = start(tmp_path_factory, default_model, DEEPHASH_TRITON_URL=triton.grpc_url)
         try:
+            assert httpx.get(f"{remote.url}/readyz", timeout=10).status_code == 200
             for name in ("bikes", "carphone_pristine"):
                 a = remote.upload("hash", clips[name]).json()
                 b = service.upload("hash", clips[name]).json()
@@ -197,6 +199,7 @@ def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory,
             remote.stop()
     down = start(tmp_path_factory, default_model, DEEPHASH_TRITON_URL=f"127.0.0.1:{free_port()}")
     try:
+        assert httpx.get(f"{down.url}/readyz", timeout=10).status_code == 503  # readiness asks Triton
         response = down.upload("hash", clips["bikes"])
         assert response.status_code == 503 and "error" in response.json()  # BentoML hides 5xx details
     finally:
@@ -246,14 +249,30 @@ def test_bentoml_build_packs_service_model_and_repository(tmp_path):
     assert "onnxruntime" in (source.parent / "env" / "python" / "requirements.txt").read_text()
 
 
-def test_metrics_count_hashes_searches_and_rows(tmp_path_factory, default_model, clips):
+def _batch_histogram(metrics: str) -> tuple[float, float]:
+    """(batches, videos) the embedded model service ran, from BentoML's adaptive batch size histogram."""
+    values = {}
+    for line in metrics.splitlines():
+        if line.startswith("bentoml_service_adaptive_batch_size_") and 'method_name="run"' in line:
+            name = line.split("{")[0].removeprefix("bentoml_service_adaptive_batch_size_")
+            values[name] = values.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return values.get("count", 0.0), values.get("sum", 0.0)
+
+
+def test_metrics_and_adaptive_batching_of_concurrent_uploads(tmp_path_factory, default_model, clips):
     service = start(tmp_path_factory, default_model)
     try:
-        service.upload("hash", clips["carphone_pristine"])
+        alone = service.upload("hash", clips["carphone_pristine"]).json()
+        with ThreadPoolExecutor(12) as pool:
+            together = list(pool.map(lambda _: service.upload("hash", clips["carphone_pristine"]), range(12)))
         service.upload("add", clips["carphone_pristine"], video_id="metrics")
         text = httpx.get(f"{service.url}/metrics", timeout=10).text
     finally:
         service.stop()
+    assert all(response.status_code == 200 for response in together)
+    assert {response.json()["code"] for response in together} == {alone["code"]}  # batching changes nothing
+    batches, videos = _batch_histogram(text)
+    assert videos == 14 and batches < videos, (batches, videos)  # 13 hashes + 1 add; some ran together
     ours = [line for line in text.splitlines() if line.startswith("deephash")]
     assert any(line.startswith('deephash_videos_hashed_total{backend="embedded"}') for line in ours), ours
     assert any(line.startswith('deephash_library_rows{library="video"}') for line in ours), ours

@@ -1,0 +1,28 @@
+"""The embedded model backend as a BentoML service of its own, so that its one API is adaptively batched.
+
+The HTTP service decodes uploads concurrently and calls :meth:`EmbeddedModel.run` with one video's frames
+each; BentoML's dispatcher merges the calls that arrive together into one ``[B, T, 3, S, S]`` batch for ONNX
+Runtime and splits the result rows back to their callers (the role Triton's dynamic batcher plays when
+``DEEPHASH_TRITON_URL`` is set). Calls between the two services travel as pickles, not JSON.
+"""
+
+from __future__ import annotations
+
+import bentoml
+import numpy as np
+
+from deephash.hasher import output_rows
+from deephash.model.artifacts import ONNX_FILE
+from deephash.model.onnx import OnnxRunner
+from serving.settings import BATCH_LATENCY_MS, MAX_BATCH, MODEL_DIR
+
+
+@bentoml.service(name="deephash_embedded_model", traffic={"timeout": 120})
+class EmbeddedModel:
+    def __init__(self) -> None:
+        self.runner = OnnxRunner(MODEL_DIR / ONNX_FILE)
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=BATCH_LATENCY_MS)
+    def run(self, frames: np.ndarray) -> list[dict]:
+        """uint8 frames ``[B, T, 3, S, S]`` → the model's outputs, one row per video (see ``output_rows``)."""
+        return output_rows(self.runner.run(np.ascontiguousarray(frames, dtype=np.uint8)))
