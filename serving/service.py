@@ -16,6 +16,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Literal
 
+import aiohttp
 import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException
@@ -31,6 +32,7 @@ from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, w
 from serving.embedded_model import EmbeddedModel
 from serving.settings import DATA_DIR, MAX_UPLOAD_BYTES, MODEL_DIR, TRITON_TIMEOUT_S, TRITON_URL
 
+EMBEDDED_ATTEMPTS = 3
 Video = Annotated[Path, ContentType("video/*")]
 
 # custom series on BentoML's /metrics (prometheus_client directly: bentoml.metrics is deprecated)
@@ -161,8 +163,16 @@ class DeepHashService:
     async def _run_model(self, frames: np.ndarray) -> list[VideoHash]:
         if self.triton is not None:
             return await self.triton.hash_frames(frames)
-        rows = await self.embedded.to_async.run(frames)
-        return hashes_from_outputs(outputs_from_rows(rows), self.catalog.config)
+        for attempt in range(EMBEDDED_ATTEMPTS):
+            try:
+                rows = await self.embedded.to_async.run(frames)
+                return hashes_from_outputs(outputs_from_rows(rows), self.catalog.config)
+            except aiohttp.ClientConnectionError as error:
+                # BentoML reuses keep-alive connections between services that the other side may have just
+                # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
+                if attempt == EMBEDDED_ATTEMPTS - 1:
+                    raise RemoteError(f"the embedded model service did not answer: {error!r}") from error
+        raise AssertionError("unreachable")
 
     async def _hash(self, video: Path) -> HashedUpload:
         """Decode (thread) → model (awaited, batched with other uploads) beside the audio code (thread)."""

@@ -238,6 +238,7 @@ def test_bentoml_build_packs_service_model_and_repository(tmp_path):
     source = next((tmp_path / "bentos" / "deephash").glob("*/src"))
     for needed in (
         "serving/service.py",
+        "serving/embedded_model.py",
         "deephash/catalog.py",
         "clients/triton.py",
         "model_repository/deephash_video/config.pbtxt",
@@ -265,6 +266,10 @@ def test_metrics_and_adaptive_batching_of_concurrent_uploads(tmp_path_factory, d
         alone = service.upload("hash", clips["carphone_pristine"]).json()
         with ThreadPoolExecutor(12) as pool:
             together = list(pool.map(lambda _: service.upload("hash", clips["carphone_pristine"]), range(12)))
+            # past uvicorn's 5 s keep-alive: the services' idle connections are closed under the caller
+            # (bentoml/BentoML#4238), which must not turn into failed requests
+            time.sleep(6)
+            together += pool.map(lambda _: service.upload("hash", clips["carphone_pristine"]), range(6))
         service.upload("add", clips["carphone_pristine"], video_id="metrics")
         text = httpx.get(f"{service.url}/metrics", timeout=10).text
     finally:
@@ -272,7 +277,7 @@ def test_metrics_and_adaptive_batching_of_concurrent_uploads(tmp_path_factory, d
     assert all(response.status_code == 200 for response in together)
     assert {response.json()["code"] for response in together} == {alone["code"]}  # batching changes nothing
     batches, videos = _batch_histogram(text)
-    assert videos == 14 and batches < videos, (batches, videos)  # 13 hashes + 1 add; some ran together
+    assert videos == 20 and batches < videos, (batches, videos)  # 19 hashes + 1 add; some ran together
     ours = [line for line in text.splitlines() if line.startswith("deephash")]
     assert any(line.startswith('deephash_videos_hashed_total{backend="embedded"}') for line in ours), ours
     assert any(line.startswith('deephash_library_rows{library="video"}') for line in ours), ours
