@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
 
 from deephash.audio import AUDIO_RATE, audio_code, decode_audio, hash_audio
+from deephash.audio.encode import encode_audio
 from deephash.codes import hamming
 from deephash.errors import DeepHashError
-
-
-def write_audio(path, samples: np.ndarray, codec: str, bitrate: int):
-    """Encode mono 16 kHz samples with a real FFmpeg encoder (Opus runs at 48 kHz)."""
-    with av.open(str(path), "w") as container:
-        rate = 48_000 if codec == "libopus" else AUDIO_RATE
-        stream = container.add_stream(codec, rate=rate, layout="mono")
-        stream.bit_rate = bitrate
-        samples = resample_poly(samples, rate, AUDIO_RATE).astype(np.float32) if rate != AUDIO_RATE else samples
-        for start in range(0, len(samples), 1024):
-            frame = av.AudioFrame.from_ndarray(samples[None, start : start + 1024].copy(), format="fltp", layout="mono")
-            frame.sample_rate = rate
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +34,7 @@ def test_video_without_audio_has_no_audio_code(clips):
 )
 def test_survives_low_bitrate_reencoding(bunny, tmp_path, codec, bitrate, suffix):
     samples, code = bunny
-    encoded = write_audio(tmp_path / f"bunny.{suffix}", samples, codec, bitrate)
+    encoded = encode_audio(tmp_path / f"bunny.{suffix}", samples, codec, bitrate)
     assert int(hamming(code, hash_audio(encoded))) <= 16
 
 
