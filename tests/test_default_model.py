@@ -53,7 +53,11 @@ def test_metadata_records_version_mask_and_figures(default_model):
     assert 0 < metadata["mask"]["ratio"] <= 1
     figures = metadata["evaluation"]
     assert set(figures["map"]) == {"hamming", "masked", "simhash"}
-    assert "real_footage_recall" in metadata["default_build"]
+    build = metadata["default_build"]
+    assert "real_footage_recall" in build
+    draws = build["simhash_real_recall_by_seed"]
+    assert len(draws) == 8 and all(0 <= recall <= 1 for recall in draws)
+    assert draws[0] == build["real_footage_recall"]["simhash"]["all"]["1"]  # the draw the report compares with
 
 
 def test_cli_hash_prints_code_and_categories(default_model, clips, capsys):
