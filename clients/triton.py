@@ -49,8 +49,13 @@ def _hashes(response, count: int, config: ModelConfig) -> list[VideoHash]:
     return hashes_from_outputs(outputs, config)
 
 
+def _message(error: Exception) -> str:
+    """tritonclient's exceptions keep their text in ``message()``."""
+    return str(error.message() or error) if hasattr(error, "message") else str(error)
+
+
 def _unreachable(error: Exception) -> bool:
-    message = str(getattr(error, "message", lambda: None)() or error).lower()
+    message = _message(error).lower()
     return any(word in message for word in ("unavailable", "connect", "refused", "deadline", "timed out", "timeout"))
 
 
@@ -60,7 +65,7 @@ def _backoff_s(attempt: int) -> float:
 
 def _client_error(error: Exception, url: str, protocol: str, model_name: str, what: str) -> ClientError:
     """One sentence for a tritonclient error: unreachable, unknown model, or refused."""
-    message = str(getattr(error, "message", lambda: None)() or error)
+    message = _message(error)
     if _unreachable(error):
         return ClientError(f"cannot reach Triton at {url} over {protocol} ({what}): {message}")
     if "unknown model" in message.lower() or "not found" in message.lower():
