@@ -1,5 +1,6 @@
-"""The online flow of the service, as a library: hash uploads, keep video and audio codes in two libraries,
-search either or both, add idempotently (a stored video is never re-hashed), remove, look up.
+"""The online flow of the service, as a library: sample uploads, keep video and audio codes in two
+libraries, search either or both, add idempotently (the caller asks ``video_id in catalog`` first, so a
+stored video is never re-hashed), remove, look up.
 
 ``both`` fuses the modalities by the sum of the two distances normalised by code length,
 ``d = d_video / L_video + d_audio / L_audio``, over the union of each modality's top candidates; a video
@@ -55,7 +56,7 @@ class Catalog:
         self.version = model_version(model_dir)
         self.mask = CategoryMask.load(model_dir / MASK_FILE)
         self.limits = limits
-        self.video = self.audio = None  # hashing only, without libraries
+        self.video = self.audio = None  # sampling only, without libraries
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             self.video = self._library(data_dir / "video", self.config.code_bits, self.version)
