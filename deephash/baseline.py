@@ -12,11 +12,16 @@ import numpy as np
 from deephash.codes import pack_bits
 
 
+def hyperplanes(feature_dim: int, code_bits: int, seed: int = 0) -> np.ndarray:
+    """``[F, L]`` Gaussian hyperplanes; the model's anchors use the baseline's own (seed 0)."""
+    return np.random.default_rng(seed).standard_normal((feature_dim, code_bits))
+
+
 class SimHash:
     def __init__(self, reference_features: np.ndarray, code_bits: int, seed: int = 0) -> None:
         pooled = reference_features.mean(axis=1)
         self.centre = pooled.mean(axis=0)
-        self.planes = np.random.default_rng(seed).standard_normal((pooled.shape[1], code_bits))
+        self.planes = hyperplanes(pooled.shape[1], code_bits, seed)
 
     def codes(self, features: np.ndarray) -> np.ndarray:
         """``[N, T, F]`` frame features → packed codes ``[N, L/8]``."""

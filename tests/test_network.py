@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from deephash.baseline import SimHash
 from deephash.codes import unpack_bits
 from deephash.model.backbones import backbone_spec
 from deephash.model.config import ModelConfig, Taxonomy
@@ -36,10 +37,12 @@ def test_l2_head_of_predicted_group_by_gather_equals_explicit_loop(small_model):
         fused = (features * head.fusion_weights()[None, :, None]).sum(dim=1)
         shared = head.shared(fused)
         projected = head.l2_feature_hash(head.feature_norm(fused))
+        anchors = head.anchors(features)[:, 32:]
         for row in range(16):
             group = int(out.l1_logits[row].argmax())
             assert int(out.group[row]) == group
-            pre = shared[row] @ head.l2_hash_weight[group] + head.l2_hash_bias[group] + projected[row]
+            learned = shared[row] @ head.l2_hash_weight[group] + head.l2_hash_bias[group] + projected[row]
+            pre = anchors[row] + torch.tanh(learned)  # learned_reach 1
             assert torch.allclose(out.hash_pre[row, 32:], pre, atol=1e-5)
             width = len(UNEVEN.groups[group])
             logits = (
@@ -48,6 +51,24 @@ def test_l2_head_of_predicted_group_by_gather_equals_explicit_loop(small_model):
             )
             assert torch.allclose(out.l2_logits[row, :width], logits, atol=1e-5)
             assert torch.all(out.l2_logits[row, width:] < -1e3)
+
+
+def test_anchors_are_the_simhash_baseline_and_heads_move_bits_only_within_reach(small_model):
+    head = small_model.head
+    features = torch.randn(64, 5, 576) * 3
+    with torch.no_grad():
+        out, anchors = head(features), head.anchors(features)
+    centred = features.mean(dim=1).numpy() - head.pooled_norm.running_mean.numpy()
+    baseline = SimHash(features.numpy(), 64)
+    baseline.centre = head.pooled_norm.running_mean.numpy()  # same centre: the bits are the baseline's
+    assert np.array_equal(unpack_bits(baseline.codes(features.numpy())), (anchors >= 0).numpy().astype(np.uint8))
+    gain = small_model.config.anchor_gain / 576**0.5
+    assert np.allclose(centred @ baseline.planes * gain, anchors.numpy(), atol=1e-3)
+    offset = out.hash_pre - anchors
+    assert torch.all(offset.abs() < head.reach)
+    far = anchors.abs() >= head.reach
+    assert far.any() and (~far).any()
+    assert torch.equal((out.hash_pre >= 0)[far], (anchors >= 0)[far])  # the anchor decides these bits
 
 
 def test_outputs_are_packed_thresholded_bits_and_valid_categories(small_model):

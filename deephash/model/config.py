@@ -84,10 +84,17 @@ class ModelConfig:
     l1_bits: int = 64
     l2_bits: int = 64
     dropout: float = 0.2
+    # anchors (SimHash pre-activations, see network.py) are scaled by anchor_gain; the learned heads move a
+    # bit's pre-activation by less than learned_reach. With EfficientNet-Lite0 features the anchors' spread
+    # is then ~1.5, so the heads decide the bits whose anchor is within ~0.7 spread of the threshold.
+    anchor_gain: float = 4.0
+    learned_reach: float = 1.0
 
     def __post_init__(self) -> None:
         if (self.l1_bits + self.l2_bits) % 64:
             raise ModelError(f"code length {self.l1_bits + self.l2_bits} is not a multiple of 64")
+        if self.anchor_gain < 0 or self.learned_reach <= 0:
+            raise ModelError("anchor_gain must be >= 0 and learned_reach > 0")
 
     @property
     def code_bits(self) -> int:

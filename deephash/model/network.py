@@ -2,6 +2,14 @@
 
 The L2 head of the *predicted* L1 group is chosen by gathering from stacked per-group weights, not by
 Python control flow, so the whole cascade is one static graph that exports to ONNX/TensorRT as one model.
+
+Every bit's pre-activation is an *anchor* plus the learned cascade's output squashed into ``±learned_reach``.
+The anchors are SimHash of the video — the centred mean frame feature against the baseline's own random
+hyperplanes — so the code starts as the baseline's code, and training corrects the bits whose anchor lies
+near the threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far
+from the threshold keep the instance detail that a few hundred synthetic training videos cannot teach:
+training on them alone collapsed videos of a category together and lost near-duplicate recall on footage
+unlike the training set.
 A bit is 1 where the hash layer's sigmoid output is ≥ 0.5, i.e. where its pre-activation is ≥ 0 (the
 comparison is done on the pre-activation, which is exact in every runtime).
 """
@@ -10,10 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from deephash.baseline import hyperplanes
 from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 from deephash.model.config import ModelConfig
 
@@ -46,12 +56,14 @@ class CascadeHead(nn.Module):
         groups = taxonomy.groups
         widest = max(len(group) for group in groups)
         self.frame_logits = nn.Parameter(torch.zeros(config.num_frames))
+        self.l1_bits, self.reach = config.l1_bits, config.learned_reach
+        self.pooled_norm = nn.BatchNorm1d(feature_dim, affine=False)  # its running mean centres the anchors
+        planes = hyperplanes(feature_dim, config.code_bits) * (config.anchor_gain / np.sqrt(feature_dim))
+        self.register_buffer("anchor_planes", torch.from_numpy(planes).float())
         self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
-        # The standardised fused backbone features ride beside the learned ones into the hash layers. A
-        # linear map of them is a random projection at initialisation (SimHash), which keeps instance
-        # detail that a few hundred training videos cannot teach; training adds invariance and categories.
-        # The L2 part of that projection is shared by all groups, so a video whose L1 prediction flips
-        # under an edit keeps most of its L2 bits.
+        # The learned offsets also see the standardised fused features directly, beside the FC path; the L2
+        # part of that map is shared by all groups, so a video whose L1 prediction flips under an edit
+        # keeps most of its L2 offsets.
         self.feature_norm = nn.BatchNorm1d(feature_dim, affine=False)
         self.l1_hash = nn.Linear(config.shared_dim, config.l1_bits)
         self.l1_feature_hash = nn.Linear(feature_dim, config.l1_bits, bias=False)
@@ -83,18 +95,30 @@ class CascadeHead(nn.Module):
         """The learned frame weights w_1..w_T (softmax-normalised, so they sum to one)."""
         return torch.softmax(self.frame_logits, dim=0)
 
+    def anchors(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` SimHash pre-activations: the centred mean frame feature on fixed hyperplanes."""
+        pooled = features.mean(dim=1)
+        if self.training:
+            self.pooled_norm(pooled.detach())  # only to update the running mean
+        return (pooled - self.pooled_norm.running_mean) @ self.anchor_planes
+
+    def _bounded(self, anchor: torch.Tensor, learned: torch.Tensor) -> torch.Tensor:
+        return anchor + self.reach * torch.tanh(learned / self.reach)
+
     def forward(self, features: torch.Tensor, group: torch.Tensor | None = None) -> HeadOutput:
         """``group`` forces which L2 head runs (teacher forcing in training); default: the L1 prediction."""
         fused = (features * self.fusion_weights().view(1, -1, 1)).sum(dim=1)
         shared = self.shared(fused)
         standardised = self.feature_norm(fused)
-        l1_pre = self.l1_hash(shared) + self.l1_feature_hash(standardised)
+        anchor = self.anchors(features)
+        l1_pre = self._bounded(anchor[:, : self.l1_bits], self.l1_hash(shared) + self.l1_feature_hash(standardised))
         l1_soft = torch.sigmoid(l1_pre)
         l1_logits = self.l1_classifier(l1_soft)
         if group is None:
             group = l1_logits.argmax(dim=1)
         l2_pre = torch.bmm(shared.unsqueeze(1), self.l2_hash_weight[group]).squeeze(1)
         l2_pre = l2_pre + self.l2_hash_bias[group] + self.l2_feature_hash(standardised)
+        l2_pre = self._bounded(anchor[:, self.l1_bits :], l2_pre)
         l2_soft = torch.sigmoid(l2_pre)
         l2_logits = torch.bmm(l2_soft.unsqueeze(1), self.l2_classifier_weight[group]).squeeze(1)
         l2_logits = l2_logits + self.l2_classifier_bias[group]
