@@ -8,8 +8,9 @@ The anchors are SimHash of the video — the centred mean frame feature against 
 hyperplanes — so the code starts as the baseline's code, and training corrects the bits whose anchor lies
 near the threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far
 from the threshold keep the instance detail that a few hundred synthetic training videos cannot teach:
-training on them alone collapsed videos of a category together and lost near-duplicate recall on footage
-unlike the training set.
+unbounded heads without anchors collapsed videos of a category together and lost near-duplicate recall on
+footage unlike the training set.
+
 A bit is 1 where the hash layer's sigmoid output is ≥ 0.5, i.e. where its pre-activation is ≥ 0 (the
 comparison is done on the pre-activation, which is exact in every runtime).
 """
