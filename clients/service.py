@@ -6,6 +6,8 @@ Non-2xx answers become :class:`ServiceError` carrying the HTTP status and the se
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,26 @@ class ServiceError(RemoteError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+def wait_for_service(
+    url: str, probe: str = "readyz", timeout_s: float = 120.0, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Poll a health probe (``livez`` or ``readyz``) until it answers 200.
+
+    Raises :class:`ServiceError` after ``timeout_s``, or at once when ``alive()`` says the server is gone.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive():
+            raise ServiceError(f"the service at {url} exited before {probe} answered")
+        try:
+            if httpx.get(f"{url.rstrip('/')}/{probe}", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise ServiceError(f"the service at {url} did not answer {probe} within {timeout_s:g} s")
 
 
 class ServiceClient:

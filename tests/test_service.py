@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from clients.service import ServiceError, wait_for_service
 from deephash.data.variants import make_variant
 from deephash.triton.server import TritonServer, free_port
 from deephash.video.files import read_video, write_video
@@ -36,16 +37,10 @@ class Service:
             command, cwd=REPO, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{self.url}/livez", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(log.read_text()[-2000:])
+        try:
+            wait_for_service(self.url, "livez", 120, alive=lambda: self.process.poll() is None)
+        except ServiceError as error:
+            raise AssertionError(log.read_text()[-2000:]) from error
 
     def upload(self, endpoint: str, video: Path, **fields) -> httpx.Response:
         with video.open("rb") as handle:
