@@ -13,7 +13,7 @@ from deephash.codes import pack_bits
 
 
 def hyperplanes(feature_dim: int, code_bits: int, seed: int = 0) -> np.ndarray:
-    """``[F, L]`` Gaussian hyperplanes; the model's anchors use the baseline's own (seed 0)."""
+    """``[F, L]`` Gaussian hyperplanes (seed 0 for the baseline and for the model's anchors)."""
     return np.random.default_rng(seed).standard_normal((feature_dim, code_bits))
 
 

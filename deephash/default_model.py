@@ -82,20 +82,8 @@ def build_default_model(
         summaries[bits] = build_model(
             data_dir / "models" / f"{bits}bit", dataset_root, cache_dir, bits, replace(options)
         )
-    model = load_model(model_dir)
-    mask = CategoryMask.load(model_dir / MASK_FILE)
-    taxonomy = model.config.taxonomy
-    store = FeatureStore(model, cache_dir)
-    distractors = np.concatenate(
-        [
-            np.asarray(store.features(split, read_split(dataset_root, split, taxonomy).paths))
-            for split in ("database", "query")
-        ]
-    )
-    footage = build_real_footage(data_dir / "real")
-    real = real_footage_recall(model, mask, footage, distractors, cache_dir)
+    real, baseline_draws = measure_real_footage(model_dir, data_dir)
     print(_real_table(real))
-    baseline_draws = simhash_recall_by_seed(model, footage, distractors, cache_dir)
     print(
         f"SimHash recall@1 over {len(baseline_draws)} hyperplane draws: mean {np.mean(baseline_draws):.3f}, "
         f"min {min(baseline_draws):.3f}, max {max(baseline_draws):.3f}"
@@ -110,6 +98,24 @@ def build_default_model(
     }
     update_metadata(model_dir, {"default_build": json.loads(json.dumps(summary, default=_plain))})
     return summary
+
+
+def measure_real_footage(model_dir: Path, data_dir: Path) -> tuple[dict, list[float]]:
+    """The model's and SimHash's near-duplicate recall on real footage (see ``real_footage.py``), and the
+    baseline's recall@1 over several hyperplane draws; videos and features are reused from ``data_dir``."""
+    model = load_model(model_dir)
+    mask = CategoryMask.load(model_dir / MASK_FILE)
+    cache_dir, dataset_root = data_dir / "cache", data_dir / "synthetic"
+    store = FeatureStore(model, cache_dir)
+    distractors = np.concatenate(
+        [
+            np.asarray(store.features(split, read_split(dataset_root, split, model.config.taxonomy).paths))
+            for split in ("database", "query")
+        ]
+    )
+    footage = build_real_footage(data_dir / "real")
+    real = real_footage_recall(model, mask, footage, distractors, cache_dir)
+    return real, simhash_recall_by_seed(model, footage, distractors, cache_dir)
 
 
 def _real_table(real: dict) -> str:

@@ -133,6 +133,14 @@ class EvaluationReport:
         return written
 
 
+def simhash_distances(model: DeepHashNet, queries: np.ndarray, database: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Hamming distances of the SimHash baseline (hyperplane draw ``seed``), on the global-average part of
+    the encoder's features, centred on the database."""
+    queries, database = (model.encoder.global_part(np.asarray(f, dtype=np.float32)) for f in (queries, database))
+    simhash = SimHash(database, model.config.code_bits, seed=seed)
+    return distance_matrix(simhash.codes(queries), simhash.codes(database))
+
+
 def retrieval_report(
     model: DeepHashNet,
     mask: CategoryMask,
@@ -142,7 +150,6 @@ def retrieval_report(
     """Our codes plain and masked, and SimHash, on (features, labels) of query and database."""
     bits = model.config.code_bits
     query_codes, database_codes = model_codes(model, query[0]), model_codes(model, database[0])
-    simhash = SimHash(np.asarray(database[0], dtype=np.float32), bits)
     masks = mask.for_queries(query_codes.l1, query_codes.l2)
     return {
         "hamming": retrieval_metrics(
@@ -151,15 +158,7 @@ def retrieval_report(
         "masked": retrieval_metrics(
             distance_matrix(query_codes.codes, database_codes.codes, masks), query[1], database[1], bits
         ),
-        "simhash": retrieval_metrics(
-            distance_matrix(
-                simhash.codes(np.asarray(query[0], dtype=np.float32)),
-                simhash.codes(np.asarray(database[0], dtype=np.float32)),
-            ),
-            query[1],
-            database[1],
-            bits,
-        ),
+        "simhash": retrieval_metrics(simhash_distances(model, query[0], database[0]), query[1], database[1], bits),
     }
 
 
@@ -172,16 +171,11 @@ def near_duplicate_recall(
     database_features: np.ndarray,
 ) -> dict[str, dict[str, dict[int, float]]]:
     """Recall@1/@10 of each variant finding its original (row ``target`` of the database)."""
-    bits = model.config.code_bits
     queries, database = model_codes(model, variant_features), model_codes(model, database_features)
-    simhash = SimHash(np.asarray(database_features, dtype=np.float32), bits)
     distances = {
         "hamming": distance_matrix(queries.codes, database.codes),
         "masked": distance_matrix(queries.codes, database.codes, mask.for_queries(queries.l1, queries.l2)),
-        "simhash": distance_matrix(
-            simhash.codes(np.asarray(variant_features, dtype=np.float32)),
-            simhash.codes(np.asarray(database_features, dtype=np.float32)),
-        ),
+        "simhash": simhash_distances(model, variant_features, database_features),
     }
     transforms = list(dict.fromkeys(variant_transforms))
     names = np.array(variant_transforms)

@@ -33,7 +33,7 @@ class BackboneRunner:
         example = torch.zeros(1, 2, 3, frame_size, frame_size, dtype=torch.uint8)
         export_onnx(encoder, example, path, ["features"], dynamic_frames=True)
         self.runner = OnnxRunner(path)
-        self.feature_dim = encoder.feature_dim
+        self.output_dim = encoder.output_dim
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """uint8 ``[B, T, 3, S, S]`` → float32 ``[B, T, F]``."""
@@ -66,7 +66,7 @@ def extract_features(
             outputs.append(backbone(np.stack(batch)))
             progress.update(len(batch))
     if not outputs:
-        return np.zeros((0, 0, backbone.feature_dim), dtype=np.float32)
+        return np.zeros((0, 0, backbone.output_dim), dtype=np.float32)
     return np.concatenate(outputs)
 
 
@@ -83,8 +83,9 @@ def cached_array(path: Path, key: dict, compute: Callable[[], np.ndarray]) -> np
 
 
 def encoder_digest(encoder: torch.nn.Module) -> str:
-    """sha256 of the encoder's weights: features cached for one backbone are never reused for another."""
-    digest = hashlib.sha256()
+    """sha256 of the encoder's structure and weights: features cached for one backbone (or pooling) are never
+    reused for another."""
+    digest = hashlib.sha256(repr(encoder).encode())
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

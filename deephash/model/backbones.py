@@ -1,6 +1,7 @@
 """Per-frame CNN backbones, pluggable by name.
 
-A backbone maps normalised images ``float [N, 3, H, W]`` to features ``[N, feature_dim]``. Registered
+A backbone maps normalised images ``float [N, 3, H, W]`` to a feature map ``[N, feature_dim, h, w]``
+(``feature_map``) and to its global average ``[N, feature_dim]`` (``forward``). Registered
 explicitly (no import-time magic) so that a name stored in a model's config always means one thing.
 """
 
@@ -47,8 +48,11 @@ class EfficientNetLite0Features(nn.Module):
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints on every load
             self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path))
 
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(images)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(images).mean(dim=(2, 3))
+        return self.feature_map(images).mean(dim=(2, 3))
 
     def imagenet_logits(self, images: torch.Tensor) -> torch.Tensor:
         """The pretrained ImageNet classifier (used to check that the weights really loaded)."""
@@ -121,8 +125,11 @@ class MobileNetV3SmallFeatures(nn.Module):
                 raise ModelError(f"backbone weights not found: {weights_path}")
             self.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
 
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.features(images).mean(dim=(2, 3))
+        return self.feature_map(images).mean(dim=(2, 3))
 
 
 BACKBONES: dict[str, BackboneSpec] = {

@@ -84,17 +84,25 @@ class ModelConfig:
     l1_bits: int = 64
     l2_bits: int = 64
     dropout: float = 0.2
-    # anchors (SimHash pre-activations, see network.py) are scaled by anchor_gain; the learned heads move a
-    # bit's pre-activation by less than learned_reach. With EfficientNet-Lite0 features the anchors' spread
-    # is then ~1.5, so the heads decide the bits whose anchor is within ~0.7 spread of the threshold.
-    anchor_gain: float = 4.0
+    # the anchors (SimHash pre-activations of the regional descriptor, see network.py) have a spread of about
+    # anchor_gain; the learned heads move a bit's pre-activation by less than learned_reach, so they decide
+    # the bits whose anchor is within ~0.7 spread of the threshold.
+    anchor_gain: float = 1.5
     learned_reach: float = 1.0
+    instance_grid: int = 3  # rows of the regional descriptor's region layout (pooling.py)
+    # the heads' offsets enter the code from L1 probability trust_from, fully from trust_full (network.py)
+    trust_from: float = 0.5
+    trust_full: float = 0.8
 
     def __post_init__(self) -> None:
         if (self.l1_bits + self.l2_bits) % 64:
             raise ModelError(f"code length {self.l1_bits + self.l2_bits} is not a multiple of 64")
         if self.anchor_gain < 0 or self.learned_reach <= 0:
             raise ModelError("anchor_gain must be >= 0 and learned_reach > 0")
+        if not 0.0 <= self.trust_from < self.trust_full <= 1.0:
+            raise ModelError(f"need 0 <= trust_from < trust_full <= 1, got {self.trust_from}, {self.trust_full}")
+        if self.instance_grid < 1:
+            raise ModelError(f"instance_grid must be >= 1, got {self.instance_grid}")
 
     @property
     def code_bits(self) -> int:

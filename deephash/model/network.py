@@ -3,13 +3,16 @@
 The L2 head of the *predicted* L1 group is chosen by gathering from stacked per-group weights, not by
 Python control flow, so the whole cascade is one static graph that exports to ONNX/TensorRT as one model.
 
-Every bit's pre-activation is an *anchor* plus the learned cascade's output squashed into ``±learned_reach``.
-The anchors are SimHash of the video — the centred mean frame feature against the baseline's own random
-hyperplanes — so the code starts as the baseline's code, and training corrects the bits whose anchor lies
-near the threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far
-from the threshold keep the instance detail that a few hundred synthetic training videos cannot teach:
-unbounded heads without anchors collapsed videos of a category together and lost near-duplicate recall on
-footage unlike the training set.
+Each frame's features are the backbone map's global average followed by its regional GeM descriptor
+(``pooling.py``). The learned cascade reads the global averages; every bit's pre-activation is an *anchor*
+plus the cascade's output squashed into ``±learned_reach`` and scaled by the *trust* in the L1 prediction.
+The anchors are SimHash of the video's mean regional descriptor (centred, on fixed random hyperplanes), so
+the code starts as an instance-level hash, and training corrects the bits whose anchor lies near the
+threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far from the
+threshold keep the instance detail that a few hundred synthetic training videos cannot teach: unbounded
+heads without anchors collapsed videos of a category together and lost near-duplicate recall on footage
+unlike the training set. The trust keeps the heads out of the code of videos no trained category fits,
+whose predicted group (and so the L2 head that would code them) flips under small edits.
 
 A bit is 1 where the hash layer's sigmoid output is ≥ 0.5, i.e. where its pre-activation is ≥ 0 (the
 comparison is done on the pre-activation, which is exact in every runtime).
@@ -27,6 +30,7 @@ from torch.nn import functional as F
 from deephash.baseline import hyperplanes
 from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 from deephash.model.config import ModelConfig
+from deephash.model.pooling import regional_gem, regional_regions
 
 # Logit for the padding slots of groups with fewer L2 classes than the largest group; finite so that
 # FP16 engines do not turn it into NaN.
@@ -51,15 +55,20 @@ class CascadeHead(nn.Module):
     Kept separate from the backbone so that training can cache backbone features once and train only this.
     """
 
-    def __init__(self, config: ModelConfig, feature_dim: int) -> None:
+    def __init__(self, config: ModelConfig, feature_dim: int, regional_dim: int) -> None:
         super().__init__()
         taxonomy = config.taxonomy
         groups = taxonomy.groups
         widest = max(len(group) for group in groups)
         self.frame_logits = nn.Parameter(torch.zeros(config.num_frames))
-        self.l1_bits, self.reach = config.l1_bits, config.learned_reach
-        self.pooled_norm = nn.BatchNorm1d(feature_dim, affine=False)  # its running mean centres the anchors
-        planes = hyperplanes(feature_dim, config.code_bits) * (config.anchor_gain / np.sqrt(feature_dim))
+        self.feature_dim, self.l1_bits = feature_dim, config.l1_bits
+        self.reach, self.anchor_gain = config.learned_reach, config.anchor_gain
+        self.trust_from, self.trust_full = config.trust_from, config.trust_full
+        # Running mean and variance of the mean regional descriptor: centre and scale of the anchors.
+        # Cumulative (momentum None), not the last few batches: the centre decides bits, so it must not
+        # depend on which batches happened to come last.
+        self.regional_norm = nn.BatchNorm1d(regional_dim, affine=False, momentum=None)
+        planes = hyperplanes(regional_dim, config.code_bits) / np.sqrt(regional_dim)
         self.register_buffer("anchor_planes", torch.from_numpy(planes).float())
         self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
         # The learned offsets also see the standardised fused features directly, beside the FC path; the L2
@@ -97,29 +106,51 @@ class CascadeHead(nn.Module):
         return torch.softmax(self.frame_logits, dim=0)
 
     def anchors(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` SimHash pre-activations: the centred mean frame feature on fixed hyperplanes."""
-        pooled = features.mean(dim=1)
-        if self.training:
-            self.pooled_norm(pooled.detach())  # only to update the running mean
-        return (pooled - self.pooled_norm.running_mean) @ self.anchor_planes
+        """``[B, L]`` SimHash pre-activations of the centred mean regional descriptor on fixed hyperplanes.
 
-    def _bounded(self, anchor: torch.Tensor, learned: torch.Tensor) -> torch.Tensor:
-        return anchor + self.reach * torch.tanh(learned / self.reach)
+        Divided by the descriptor's typical spread (a scalar, so no bit changes), the anchors have a spread
+        of about ``anchor_gain`` whatever the backbone's feature scale.
+        """
+        regional = features[..., self.feature_dim :].mean(dim=1)
+        if self.training:
+            self.regional_norm(regional.detach())  # only to update the running statistics
+        spread = self.regional_norm.running_var.mean().sqrt()
+        return (regional - self.regional_norm.running_mean) @ self.anchor_planes * (self.anchor_gain / spread)
+
+    def _offset(self, learned: torch.Tensor) -> torch.Tensor:
+        """A head's output squashed into ``±learned_reach``."""
+        return self.reach * torch.tanh(learned / self.reach)
+
+    def trust(self, l1_logits: torch.Tensor) -> torch.Tensor:
+        """``[B, 1]`` how much of the heads' offsets enter the code: 0 up to L1 probability ``trust_from``,
+        rising linearly to 1 at ``trust_full``.
+
+        Footage unlike every trained category (low, unstable L1 probability; its predicted group flips under
+        small edits) keeps the instance anchors, so a near-duplicate is not re-coded by another group's
+        head; recognised videos get the category bits. Linear, not a step, so that an edit that moves the
+        probability a little moves the pre-activations a little and flips few bits.
+        """
+        confidence = torch.softmax(l1_logits.detach(), dim=1).amax(dim=1, keepdim=True)
+        return ((confidence - self.trust_from) / (self.trust_full - self.trust_from)).clamp(0.0, 1.0)
 
     def forward(self, features: torch.Tensor, group: torch.Tensor | None = None) -> HeadOutput:
         """``group`` forces which L2 head runs (teacher forcing in training); default: the L1 prediction."""
-        fused = (features * self.fusion_weights().view(1, -1, 1)).sum(dim=1)
+        fused = (features[..., : self.feature_dim] * self.fusion_weights().view(1, -1, 1)).sum(dim=1)
         shared = self.shared(fused)
         standardised = self.feature_norm(fused)
         anchor = self.anchors(features)
-        l1_pre = self._bounded(anchor[:, : self.l1_bits], self.l1_hash(shared) + self.l1_feature_hash(standardised))
-        l1_soft = torch.sigmoid(l1_pre)
-        l1_logits = self.l1_classifier(l1_soft)
+        l1_anchor, l2_anchor = anchor[:, : self.l1_bits], anchor[:, self.l1_bits :]
+        l1_offset = self._offset(self.l1_hash(shared) + self.l1_feature_hash(standardised))
+        l1_logits = self.l1_classifier(torch.sigmoid(l1_anchor + l1_offset))
         if group is None:
             group = l1_logits.argmax(dim=1)
-        l2_pre = torch.bmm(shared.unsqueeze(1), self.l2_hash_weight[group]).squeeze(1)
-        l2_pre = l2_pre + self.l2_hash_bias[group] + self.l2_feature_hash(standardised)
-        l2_pre = self._bounded(anchor[:, self.l1_bits :], l2_pre)
+        # the classifier sees the heads' full say; the code gets it in proportion to the trust
+        trust = self.trust(l1_logits)
+        l1_pre = l1_anchor + l1_offset * trust
+        l1_soft = torch.sigmoid(l1_pre)
+        l2_learned = torch.bmm(shared.unsqueeze(1), self.l2_hash_weight[group]).squeeze(1)
+        l2_learned = l2_learned + self.l2_hash_bias[group] + self.l2_feature_hash(standardised)
+        l2_pre = l2_anchor + self._offset(l2_learned) * trust
         l2_soft = torch.sigmoid(l2_pre)
         l2_logits = torch.bmm(l2_soft.unsqueeze(1), self.l2_classifier_weight[group]).squeeze(1)
         l2_logits = l2_logits + self.l2_classifier_bias[group]
@@ -138,20 +169,35 @@ class CascadeHead(nn.Module):
 
 
 class FrameEncoder(nn.Module):
-    """uint8 frames ``[B, T, 3, H, W]`` → per-frame features ``[B, T, F]`` (normalisation in the graph)."""
+    """uint8 frames ``[B, T, 3, H, W]`` → per-frame features ``[B, T, output_dim]`` (normalisation in the graph).
 
-    def __init__(self, backbone_name: str, weights_path: str | None = None) -> None:
+    Layout of a frame's features: the global average of the backbone map (``feature_dim``), then the
+    regional GeM descriptor (``regional_dim``, see ``pooling.py``).
+    """
+
+    def __init__(self, backbone_name: str, weights_path: str | None = None, instance_grid: int = 3) -> None:
         super().__init__()
         spec = backbone_spec(backbone_name)
-        self.feature_dim = spec.feature_dim
+        self.feature_dim, self.instance_grid = spec.feature_dim, instance_grid
+        self.regional_dim = regional_regions(instance_grid) * spec.feature_dim
+        self.output_dim = self.feature_dim + self.regional_dim
         self.backbone = spec.build(weights_path)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
 
+    def extra_repr(self) -> str:
+        return f"instance_grid={self.instance_grid}, output_dim={self.output_dim}"
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         batch, count = frames.shape[:2]
         images = (frames.flatten(0, 1).float() - self.mean) / self.std
-        return self.backbone(images).view(batch, count, self.feature_dim)
+        maps = self.backbone.feature_map(images)
+        features = torch.cat([maps.mean(dim=(2, 3)), regional_gem(maps, self.instance_grid)], dim=1)
+        return features.view(batch, count, self.output_dim)
+
+    def global_part(self, features: np.ndarray) -> np.ndarray:
+        """The global-average part ``[..., feature_dim]`` of encoder outputs (what the SimHash baseline uses)."""
+        return features[..., : self.feature_dim]
 
 
 class DeepHashNet(nn.Module):
@@ -165,8 +211,8 @@ class DeepHashNet(nn.Module):
     def __init__(self, config: ModelConfig, backbone_weights: str | None = None) -> None:
         super().__init__()
         self.config = config
-        self.encoder = FrameEncoder(config.backbone, backbone_weights)
-        self.head = CascadeHead(config, self.encoder.feature_dim)
+        self.encoder = FrameEncoder(config.backbone, backbone_weights, config.instance_grid)
+        self.head = CascadeHead(config, self.encoder.feature_dim, self.encoder.regional_dim)
         self.register_buffer("bit_weights", 2 ** torch.arange(7, -1, -1, dtype=torch.float32))
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:

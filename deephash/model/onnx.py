@@ -43,6 +43,8 @@ def export_onnx(
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         warnings.simplefilter("ignore", category=DeprecationWarning)
+        # the regional pooling reads the feature map's size as constants on purpose (pooling.py)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             module,
             (example,),

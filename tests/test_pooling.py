@@ -1,0 +1,65 @@
+"""The regional GeM descriptor: hand-computed values, mirror invariance, and the encoder's feature layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from deephash.model.network import FrameEncoder
+from deephash.model.pooling import regional_gem, regional_regions
+
+
+def test_one_cell_regions_give_the_cells_folded_left_right():
+    maps = torch.arange(1.0, 10.0).view(1, 1, 3, 3)  # rows 1 2 3 / 4 5 6 / 7 8 9, a region per cell
+    root2 = math.sqrt(2.0)
+    expected = [2 * root2, 2, 5 * root2, 5, 8 * root2, 8]  # per row: (left + right)/2 · √2, then centre
+    assert regional_gem(maps, 3)[0].tolist() == pytest.approx(expected)
+
+
+def test_regions_overlap_as_adaptive_pooling_and_pool_by_generalised_mean():
+    maps = torch.zeros(1, 1, 7, 7)
+    maps[0, 0, 2, 3] = 3.0  # in row bins 0-3 and 2-5, the centre column bin 2-5 only
+    descriptor = regional_gem(maps, 3).view(3, 2)
+    one_hot_gem = (27.0 / 9) ** (1 / 3)  # one cell of 3 among the 3x3 = 9 of its region
+    assert descriptor[:, 1].tolist() == pytest.approx([one_hot_gem, one_hot_gem, 1e-6], rel=1e-4)
+    assert descriptor[:, 0].tolist() == pytest.approx([1e-6 * math.sqrt(2.0)] * 3, rel=1e-4)
+
+
+def test_mirrored_frames_get_the_same_descriptor():
+    maps = torch.rand(4, 16, 7, 7)
+    assert torch.allclose(regional_gem(maps, 3), regional_gem(maps.flip(-1), 3), atol=1e-6)
+    assert regional_gem(maps, 3).shape == (4, regional_regions(3) * 16) == (4, 96)
+    assert regional_regions(2) == 2 and regional_regions(1) == 1
+
+
+def test_encoder_features_are_the_global_average_then_the_regional_descriptor():
+    torch.manual_seed(0)
+    encoder = FrameEncoder("mobilenetv3_small", instance_grid=2).eval()
+    frames = torch.randint(0, 256, (2, 3, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        features = encoder(frames)
+        images = (frames.flatten(0, 1).float() - encoder.mean) / encoder.std
+        maps = encoder.backbone.feature_map(images)
+    assert features.shape == (2, 3, encoder.output_dim) == (2, 3, 576 * 3)
+    assert torch.allclose(features[..., :576].flatten(0, 1), encoder.backbone(images), atol=1e-5)
+    assert torch.allclose(features[..., 576:].flatten(0, 1), regional_gem(maps, 2), atol=1e-5)
+    assert encoder.global_part(features.numpy()).shape == (2, 3, 576)
+
+
+def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
+    """The exported encoder (what the feature caches, ONNX Runtime and Triton run) pools the same regions:
+    bounds computed inside the traced graph once used ONNX's truncating division and drew other bins."""
+    from deephash.features import BackboneRunner
+    from deephash.video import sample_frames
+
+    encoder = FrameEncoder("efficientnet_lite0").eval()
+    frames = sample_frames(clips["bikes"], 2).frames[None]
+    with torch.no_grad():
+        expected = encoder(torch.from_numpy(frames)).numpy()
+    exported = BackboneRunner(encoder)(frames)
+    scale = np.abs(expected[..., encoder.feature_dim :]).mean()
+    assert scale > 0.1  # real frames through the pretrained backbone: a descriptor worth comparing
+    assert np.allclose(exported, expected, atol=1e-3 * scale)
