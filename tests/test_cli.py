@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deephash.cli.main import VERBS, build_parser, main
+from deephash.errors import ModelError
 
 
 @pytest.mark.parametrize(
@@ -70,10 +73,19 @@ def test_make_dataset_train_mask_evaluate_chain(tmp_path, capsys):
                 "64",
                 "--augment-views",
                 "1",
+                "--trust-from",
+                "0.3",
+                "--trust-full",
+                "0.6",
             ]
         )
         == 0
     )
+    config = json.loads((model / "config.json").read_text())
+    assert (config["trust_from"], config["trust_full"]) == (0.3, 0.6)
+    bad = ["train", str(data), "--out", str(tmp_path / "bad"), "--trust-from", "0.8", "--trust-full", "0.5"]
+    assert main(bad) == ModelError.exit_code
+    assert "trust_from < trust_full" in capsys.readouterr().err
     assert main(["mask", "--model", str(model), "--tune", "--dataset", str(data)]) == 0
     assert main(["export", "onnx", "--model", str(model)]) == 0
     assert main(["evaluate", str(data), "--model", str(model), "--plots", str(tmp_path / "plots")]) == 0

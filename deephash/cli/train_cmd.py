@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from deephash.model.backbones import BACKBONES
@@ -12,6 +13,7 @@ from deephash.training.trainer import TrainOptions, train
 
 def add_parser(subparsers) -> None:
     defaults, weights = TrainOptions(), LossWeights()
+    model_defaults = {field.name: field.default for field in fields(ModelConfig)}
     parser = subparsers.add_parser(
         "train",
         help="train a model on a labelled dataset",
@@ -23,6 +25,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mode", choices=("heads", "full"), default=defaults.mode)
     parser.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0")
     parser.add_argument("--bits", type=int, default=128, help="code length L (half L1, half L2)")
+    parser.add_argument(
+        "--trust-from",
+        type=float,
+        default=model_defaults["trust_from"],
+        help="L1 probability up to which the heads leave a video's code to its instance anchors",
+    )
+    parser.add_argument(
+        "--trust-full",
+        type=float,
+        default=model_defaults["trust_full"],
+        help="L1 probability from which the heads' offsets enter the code in full (linear in between)",
+    )
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
@@ -47,7 +61,14 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     taxonomy = Taxonomy.load(args.dataset / "labels.json")
-    config = ModelConfig(taxonomy=taxonomy, backbone=args.backbone, l1_bits=args.bits // 2, l2_bits=args.bits // 2)
+    config = ModelConfig(
+        taxonomy=taxonomy,
+        backbone=args.backbone,
+        l1_bits=args.bits // 2,
+        l2_bits=args.bits // 2,
+        trust_from=args.trust_from,
+        trust_full=args.trust_full,
+    )
     weights = LossWeights(
         intra=args.intra_weight,
         triplet=args.triplet_weight,
