@@ -89,7 +89,7 @@ class ModelConfig:
     # the bits whose anchor is within ~0.7 spread of the threshold.
     anchor_gain: float = 1.5
     learned_reach: float = 1.0
-    instance_grid: int = 3  # rows of the regional descriptor's region layout (pooling.py)
+    instance_grid: int = 3  # the regional descriptor pools a grid x grid layout of regions (pooling.py)
     # the heads' offsets enter the code from L1 probability trust_from, fully from trust_full (network.py)
     trust_from: float = 0.5
     trust_full: float = 0.8
