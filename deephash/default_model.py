@@ -20,7 +20,7 @@ from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
 from deephash.model.config import ModelConfig, Taxonomy
 from deephash.model.export import export_model_onnx
-from deephash.real_footage import build_real_footage, real_footage_recall, simhash_recall_by_seed
+from deephash.real_footage import build_real_footage, real_footage_recall
 from deephash.training.trainer import TrainOptions, train
 
 DEFAULT_MODEL_DIR = Path("artifacts/default-model")
@@ -113,9 +113,7 @@ def measure_real_footage(model_dir: Path, data_dir: Path) -> tuple[dict, list[fl
             for split in ("database", "query")
         ]
     )
-    footage = build_real_footage(data_dir / "real")
-    real = real_footage_recall(model, mask, footage, distractors, cache_dir)
-    return real, simhash_recall_by_seed(model, footage, distractors, cache_dir)
+    return real_footage_recall(model, mask, build_real_footage(data_dir / "real"), distractors, cache_dir)
 
 
 def _real_table(real: dict) -> str:

@@ -79,30 +79,21 @@ def build_real_footage(folder: Path, pans_per_photo: int = 3) -> RealFootage:
     return RealFootage(originals, variants, np.array(targets), transforms)
 
 
-def _features(model: DeepHashNet, footage: RealFootage, distractors: np.ndarray, cache_dir: Path):
-    """(variant features, pool features: originals then distractors)."""
-    store = FeatureStore(model, cache_dir)
-    originals = store.features("real_originals", footage.originals)
-    variants = store.features("real_variants", footage.variants)
-    return np.asarray(variants), np.concatenate([np.asarray(originals), np.asarray(distractors)])
-
-
 def real_footage_recall(
     model: DeepHashNet,
     mask: CategoryMask,
     footage: RealFootage,
     distractor_features: np.ndarray,
     cache_dir: Path,
-) -> dict[str, dict[str, dict[int, float]]]:
-    """Recall of each variant finding its original among originals + distractors."""
-    variants, pool = _features(model, footage, distractor_features, cache_dir)
-    return near_duplicate_recall(model, mask, variants, footage.targets, footage.transforms, pool)
-
-
-def simhash_recall_by_seed(
-    model: DeepHashNet, footage: RealFootage, distractor_features: np.ndarray, cache_dir: Path, seeds: int = 8
-) -> list[float]:
-    """The baseline's recall@1 for several draws of its hyperplanes: with 169 queries one draw moves it by a
-    few points, which says how much a difference to any single draw means."""
-    variants, pool = _features(model, footage, distractor_features, cache_dir)
-    return [recall_at(simhash_distances(model, variants, pool, seed), footage.targets)[1] for seed in range(seeds)]
+    seeds: int = 8,
+) -> tuple[dict[str, dict[str, dict[int, float]]], list[float]]:
+    """Recall of each variant finding its original among originals + distractors (model and SimHash), and
+    the baseline's recall@1 for ``seeds`` draws of its hyperplanes: one draw moves it by a few points, which
+    says how much a difference to any single draw means."""
+    store = FeatureStore(model, cache_dir)
+    variants = np.asarray(store.features("real_variants", footage.variants))
+    originals = np.asarray(store.features("real_originals", footage.originals))
+    pool = np.concatenate([originals, np.asarray(distractor_features)])
+    report = near_duplicate_recall(model, mask, variants, footage.targets, footage.transforms, pool)
+    draws = [recall_at(simhash_distances(model, variants, pool, seed), footage.targets)[1] for seed in range(seeds)]
+    return report, draws
