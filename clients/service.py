@@ -1,6 +1,7 @@
-"""A client of the deephash BentoML service (httpx): add, search, get, remove, hash, stats.
+"""A client of the deephash BentoML service, on BentoML's own HTTP client: add, search, get, remove, hash, stats.
 
-Non-2xx answers become :class:`ServiceError` carrying the HTTP status and the service's message.
+Non-2xx answers and connection failures become :class:`ServiceError` carrying the HTTP status (None when the
+service could not be reached) and the service's message.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import bentoml
 import httpx
+from bentoml.exceptions import BentoMLException
 
 from deephash.errors import RemoteError
+from deephash.search_options import SearchOptions
 
 
 class ServiceError(RemoteError):
@@ -26,7 +30,8 @@ class ServiceError(RemoteError):
 def wait_for_service(
     url: str, probe: str = "readyz", timeout_s: float = 120.0, alive: Callable[[], bool] = lambda: True
 ) -> None:
-    """Poll a health probe (``livez`` or ``readyz``) until it answers 200.
+    """Poll a health probe (``livez`` or ``readyz``) until it answers 200 — for whoever starts a server and must
+    wait for it (a service that is alive but not ready, e.g. on a library of another model, answers livez only).
 
     Raises :class:`ServiceError` after ``timeout_s``, or at once when ``alive()`` says the server is gone.
     """
@@ -43,49 +48,58 @@ def wait_for_service(
     raise ServiceError(f"the service at {url} did not answer {probe} within {timeout_s:g} s")
 
 
+def _message(error: BentoMLException) -> str:
+    """The service's ``{"error": ...}`` text (BentoML wraps errors raised on purpose in a list)."""
+    try:
+        body = json.loads(error.message)
+    except (TypeError, ValueError):
+        return str(error.message)
+    body = body[0] if isinstance(body, list) and body else body
+    return str(body.get("error", body)) if isinstance(body, dict) else str(body)
+
+
 class ServiceClient:
+    """Connects at once (fetching the service's schema), without waiting for readiness."""
+
     def __init__(self, url: str = "http://127.0.0.1:3000", timeout_s: float = 120.0) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout_s)
-
-    def _post(self, endpoint: str, *, json_body: dict | None = None, video: Path | None = None, fields=None):
         try:
-            if video is not None:
-                with Path(video).open("rb") as handle:
-                    files = {"video": (Path(video).name, handle, "video/mp4")}
-                    response = self.http.post(f"{self.url}/{endpoint}", files=files, data=fields or {})
-            else:
-                response = self.http.post(f"{self.url}/{endpoint}", json=json_body or {})
+            self._client = bentoml.SyncHTTPClient(self.url, timeout=timeout_s, server_ready_timeout=0)
+        except (BentoMLException, httpx.HTTPError) as error:
+            raise ServiceError(f"cannot reach the service at {self.url}: {error}") from error
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, endpoint: str, **arguments):
+        try:
+            return self._client.call(endpoint, **arguments)
+        except BentoMLException as error:
+            status = int(error.error_code)
+            raise ServiceError(f"{endpoint}: HTTP {status}: {_message(error)}", status) from error
         except httpx.HTTPError as error:
             raise ServiceError(f"cannot reach the service at {self.url}: {error}") from error
-        if response.status_code >= 400:
-            try:
-                message = response.json()["error"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text
-            raise ServiceError(f"{endpoint}: HTTP {response.status_code}: {message}", response.status_code)
-        return response.json()
 
     def hash(self, video: Path) -> dict:
-        return self._post("hash", video=video)
+        return self._call("hash", video=Path(video))
 
     def add(self, video_id: str, video: Path) -> dict:
-        return self._post("add", video=video, fields={"video_id": video_id})
+        return self._call("add", video_id=video_id, video=Path(video))
 
-    def search(self, video: Path, **options) -> list[dict]:
-        return self._post("search", video=video, fields={"options": json.dumps(options)})
+    def search(self, video: Path, options: SearchOptions = SearchOptions()) -> list[dict]:
+        return self._call("search", video=Path(video), options=options.model_dump())
 
-    def search_id(self, video_id: str, **options) -> list[dict]:
-        return self._post("search_id", json_body={"video_id": video_id, "options": options})
+    def search_id(self, video_id: str, options: SearchOptions = SearchOptions()) -> list[dict]:
+        return self._call("search_id", video_id=video_id, options=options.model_dump())
 
-    def search_code(self, code: str, l1: int, l2: int, **options) -> list[dict]:
-        return self._post("search_code", json_body={"code": code, "l1": l1, "l2": l2, "options": options})
+    def search_code(self, code: str, l1: int, l2: int, options: SearchOptions = SearchOptions()) -> list[dict]:
+        return self._call("search_code", code=code, l1=l1, l2=l2, options=options.model_dump())
 
     def get(self, video_id: str) -> dict:
-        return self._post("get", json_body={"video_id": video_id})
+        return self._call("get", video_id=video_id)
 
     def remove(self, video_id: str) -> dict:
-        return self._post("remove", json_body={"video_id": video_id})
+        return self._call("remove", video_id=video_id)
 
     def stats(self) -> dict:
-        return self._post("stats")
+        return self._call("stats")

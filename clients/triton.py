@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,7 @@ from tqdm import tqdm
 
 from deephash.errors import RemoteError
 from deephash.hasher import VideoHash, hashes_from_outputs
-from deephash.model.config import ModelConfig
-from deephash.triton.config import MODEL_NAME
+from deephash.model.config import SERVED_MODEL_NAME, ModelConfig
 from deephash.video import sample_frames
 
 GRPC_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -49,18 +49,36 @@ def _hashes(response, count: int, config: ModelConfig) -> list[VideoHash]:
     return hashes_from_outputs(outputs, config)
 
 
+# gRPC statuses of a server that cannot be reached or did not answer in time; the HTTP client raises the
+# socket's own OSError (ConnectionRefusedError, TimeoutError) instead of a status
+UNREACHABLE_STATUSES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"})
+UNKNOWN_MODEL_STATUSES = frozenset({"StatusCode.NOT_FOUND", "404"})
+
+
 def _message(error: Exception) -> str:
     """tritonclient's exceptions keep their text in ``message()``."""
     return str(error.message() or error) if hasattr(error, "message") else str(error)
 
 
 def _unreachable(error: Exception) -> bool:
-    message = _message(error).lower()
-    return any(word in message for word in ("unavailable", "connect", "refused", "deadline", "timed out", "timeout"))
+    """Connection trouble worth retrying (and reporting as "cannot reach"), by status, not by message text."""
+    if isinstance(error, OSError):
+        return True
+    return hasattr(error, "status") and error.status() in UNREACHABLE_STATUSES
 
 
-def _backoff_s(attempt: int) -> float:
-    return 0.2 * 2**attempt
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``retries`` more attempts after the first, ``0.2 * 2**n`` seconds apart, for connection trouble only."""
+
+    retries: int = 2
+    first_backoff_s: float = 0.2
+
+    def backoff_s(self, attempt: int) -> float:
+        return self.first_backoff_s * 2**attempt
+
+    def should_retry(self, error: Exception, attempt: int) -> bool:
+        return _unreachable(error) and attempt < self.retries
 
 
 def _client_error(error: Exception, url: str, protocol: str, model_name: str, what: str) -> ClientError:
@@ -68,7 +86,8 @@ def _client_error(error: Exception, url: str, protocol: str, model_name: str, wh
     message = _message(error)
     if _unreachable(error):
         return ClientError(f"cannot reach Triton at {url} over {protocol} ({what}): {message}")
-    if "unknown model" in message.lower() or "not found" in message.lower():
+    status = error.status() if hasattr(error, "status") else None
+    if status in UNKNOWN_MODEL_STATUSES or "unknown model" in message.lower():
         return ClientError(f"Triton at {url} does not serve model {model_name!r}")
     return ClientError(f"Triton refused the request ({what}): {message}")
 
@@ -88,14 +107,14 @@ class TritonVideoClient:
         url: str,
         config: ModelConfig,
         protocol: str = "grpc",
-        model_name: str = MODEL_NAME,
+        model_name: str = SERVED_MODEL_NAME,
         timeout_s: float = 30.0,
         retries: int = 2,
     ) -> None:
         if protocol not in ("grpc", "http"):
             raise ClientError(f"protocol must be grpc or http, not {protocol!r}")
         self.url, self.config, self.protocol = url, config, protocol
-        self.model_name, self.timeout_s, self.retries = model_name, timeout_s, retries
+        self.model_name, self.timeout_s, self.retry = model_name, timeout_s, RetryPolicy(retries)
         self._local = threading.local()
 
     def _client(self):
@@ -118,20 +137,15 @@ class TritonVideoClient:
         """Run ``action(client)`` with retries on connection trouble, translating errors once."""
         from tritonclient.utils import InferenceServerException
 
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 return action(self._client())
-            except InferenceServerException as error:
-                if _unreachable(error) and attempt < self.retries:
-                    time.sleep(_backoff_s(attempt))
-                    continue
-                raise _client_error(error, self.url, self.protocol, self.model_name, what) from error
-            except OSError as error:  # HTTP client: socket-level failures
-                if attempt < self.retries:
-                    time.sleep(_backoff_s(attempt))
-                    continue
-                raise ClientError(f"cannot reach Triton at {self.url} over {self.protocol}: {error}") from error
-        raise AssertionError("unreachable")
+            except (InferenceServerException, OSError) as error:
+                if not self.retry.should_retry(error, attempt):
+                    raise _client_error(error, self.url, self.protocol, self.model_name, what) from error
+            time.sleep(self.retry.backoff_s(attempt))
+            attempt += 1
 
     def is_ready(self) -> bool:
         return bool(self._call(lambda client: client.is_model_ready(self.model_name), "readiness"))
@@ -148,7 +162,7 @@ class TritonVideoClient:
         return _hashes(self._call(infer, f"{len(frames)} videos"), len(frames), self.config)
 
     def _sample(self, video: Path | str | bytes) -> np.ndarray:
-        return sample_frames(video, self.config.num_frames, self.config.frame_size).frames
+        return sample_frames(video, self.config.frame_spec).frames
 
     def hash_videos(
         self,
@@ -197,28 +211,33 @@ class AsyncTritonVideoClient:
     """
 
     def __init__(
-        self, url: str, config: ModelConfig, model_name: str = MODEL_NAME, timeout_s: float = 30.0, retries: int = 1
+        self,
+        url: str,
+        config: ModelConfig,
+        model_name: str = SERVED_MODEL_NAME,
+        timeout_s: float = 30.0,
+        retries: int = 1,
     ) -> None:
         import tritonclient.grpc as grpc_module
         import tritonclient.grpc.aio as aio
 
         self.url, self.config, self.model_name = url, config, model_name
-        self.timeout_s, self.retries = timeout_s, retries
+        self.timeout_s, self.retry = timeout_s, RetryPolicy(retries)
         self._module = grpc_module
         self._client = aio.InferenceServerClient(url, channel_args=_grpc_channel_args())
 
     async def _call(self, action: Callable, what: str):
         from tritonclient.utils import InferenceServerException
 
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 return await action()
             except InferenceServerException as error:
-                if _unreachable(error) and attempt < self.retries:
-                    await asyncio.sleep(_backoff_s(attempt))
-                    continue
-                raise _client_error(error, self.url, "grpc", self.model_name, what) from error
-        raise AssertionError("unreachable")
+                if not self.retry.should_retry(error, attempt):
+                    raise _client_error(error, self.url, "grpc", self.model_name, what) from error
+            await asyncio.sleep(self.retry.backoff_s(attempt))
+            attempt += 1
 
     async def is_ready(self) -> bool:
         """Whether Triton answers and has the model loaded (False rather than an error when it is down)."""

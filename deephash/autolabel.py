@@ -1,4 +1,4 @@
-"""Auto-labelling (DESIGN.md §8): a model trained on the labelled part labels the rest, keeping only
+"""Auto-labelling: a model trained on the labelled part labels the rest, keeping only
 predictions confident enough to reach a target precision on held-out labelled videos; others stay -1."""
 
 from __future__ import annotations

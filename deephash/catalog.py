@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from deephash.audio.index import AUDIO_BITS, AudioIndex
 from deephash.codes import hamming
 from deephash.errors import IncompatibleLibrary
 from deephash.hasher import VideoHash
 from deephash.index import Library, StoredCode
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_config, model_version
+from deephash.search_options import SearchOptions
 from deephash.video import SampledFrames, VideoLimits, VideoSource, sample_frames
 
-AUDIO_BITS = 128
-AUDIO_MODEL = "audio-fingerprint-v1"  # the audio library's "model version": the fingerprint's definition
 UNRELATED = 0.5  # expected normalised distance of unrelated codes
 
 
@@ -56,17 +56,16 @@ class Catalog:
         self.version = model_version(model_dir)
         self.mask = CategoryMask.load(model_dir / MASK_FILE)
         self.limits = limits
-        self.video = self.audio = None  # sampling only, without libraries
+        self.video: Library | None = None  # sampling only, without libraries
+        self.audio: AudioIndex | None = None
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.video = self._library(data_dir / "video", self.config.code_bits, self.version)
-            self.audio = self._library(data_dir / "audio", AUDIO_BITS, AUDIO_MODEL)
-
-    @staticmethod
-    def _library(folder: Path, bits: int, version: str) -> Library:
-        if (folder / "manifest.json").exists():
-            return Library.open(folder, writable=True, code_bits=bits, model_version=version)
-        return Library.create(folder, bits, version)
+            self.video = Library.open_or_create(data_dir / "video", self.config.code_bits, self.version)
+            try:
+                self.audio = AudioIndex.open(data_dir / "audio")
+            except IncompatibleLibrary:
+                self.video.close()
+                raise
 
     def close(self) -> None:
         for library in (self.video, self.audio):
@@ -75,7 +74,7 @@ class Catalog:
 
     def sample(self, source: VideoSource) -> SampledFrames:
         """The model's frames of an upload (validating it: a bad upload raises a ``VideoError``)."""
-        return sample_frames(source, self.config.num_frames, self.config.frame_size, self.limits)
+        return sample_frames(source, self.config.frame_spec, self.limits)
 
     def __contains__(self, video_id: str) -> bool:
         """Whether ``video_id`` is stored: the online flow then reuses its code instead of hashing again."""
@@ -90,7 +89,7 @@ class Catalog:
             raise IncompatibleLibrary(f"codes of model {hashed.model_version}, library of {self.version}")
         outcome = self.video.add(video_id, hashed.video.code, hashed.video.l1.id, hashed.video.l2.id)
         if hashed.audio is not None:
-            self.audio.add(video_id, hashed.audio, 0, 0)
+            self.audio.add(video_id, hashed.audio)
         else:
             self.audio.remove(video_id)  # a replacement without sound must not keep the old sound
         return outcome
@@ -98,7 +97,7 @@ class Catalog:
     def stored(self, video_id: str) -> tuple[StoredCode, np.ndarray | None]:
         """(video code row, audio code or None) of a stored id; raises ``UnknownVideoId``."""
         video = self.video.get(video_id)
-        audio = self.audio.get(video_id).code if video_id in self.audio else None
+        audio = self.audio.get(video_id) if video_id in self.audio else None
         return video, audio
 
     def remove(self, video_id: str) -> bool:
@@ -112,45 +111,37 @@ class Catalog:
         l1: int,
         l2: int,
         audio_code: np.ndarray | None = None,
-        *,
-        k: int = 10,
-        radius: int | None = None,
-        masked: bool = True,
-        same_group: bool = True,
-        modality: str = "video",
+        options: SearchOptions = SearchOptions(),
         exclude: str | None = None,
     ) -> list[Neighbour]:
-        if modality not in ("video", "audio", "both"):
-            raise ValueError(f"modality must be video, audio or both, not {modality!r}")
         if video_code is not None and len(video_code) * 8 != self.video.code_bits:
             raise IncompatibleLibrary(f"video code of {len(video_code) * 8} bits, library {self.video.code_bits}")
-        video_hits = audio_hits = []
-        pool = k if modality != "both" else 4 * k
+        modality, video_hits, audio_hits = options.modality, [], []
+        pool = options.k if modality != "both" else 4 * options.k
         if modality in ("video", "both") and video_code is not None:
             video_hits = self.video.search(
                 video_code,
                 pool,
-                max_distance=radius if modality == "video" else None,
-                masks=self.mask.for_query(l1, l2) if masked else None,
-                groups=[l1] if same_group else None,
+                max_distance=options.radius if modality == "video" else None,
+                masks=self.mask.for_query(l1, l2) if options.masked else None,
+                groups=[l1] if options.same_group else None,
                 exclude=[exclude],
             )[0]
         if modality in ("audio", "both") and audio_code is not None:
-            audio_hits = self.audio.search(
-                audio_code, pool, max_distance=radius if modality == "audio" else None, exclude=[exclude]
-            )[0]
+            radius = options.radius if modality == "audio" else None
+            audio_hits = self.audio.search(audio_code, pool, radius, exclude)
         if modality == "video":
             return [Neighbour(h.video_id, h.distance, h.distance, None, h.l1, h.l2) for h in video_hits]
         if modality == "audio":
             return [self._with_categories(h.video_id, h.distance, None, h.distance) for h in audio_hits]
-        return self._fuse(video_code, audio_code, video_hits, audio_hits, k, masked, l1, l2)
+        return self._fuse(video_code, audio_code, video_hits, audio_hits, options, l1, l2)
 
     def _with_categories(self, video_id: str, distance: float, video: int | None, audio: int | None) -> Neighbour:
         stored = self.video.get(video_id)
         return Neighbour(video_id, distance, video, audio, stored.l1, stored.l2)
 
-    def _fuse(self, video_code, audio_code, video_hits, audio_hits, k, masked, l1, l2) -> list[Neighbour]:
-        mask = self.mask.for_query(l1, l2) if masked else None
+    def _fuse(self, video_code, audio_code, video_hits, audio_hits, options, l1, l2) -> list[Neighbour]:
+        mask = self.mask.for_query(l1, l2) if options.masked else None
         video_bits = int(np.unpackbits(mask).sum()) if mask is not None else self.video.code_bits
         candidates = dict.fromkeys([hit.video_id for hit in video_hits] + [hit.video_id for hit in audio_hits])
         fused = []
@@ -159,9 +150,9 @@ class Catalog:
             video_distance = int(hamming(video_code, stored.code, mask)) if video_code is not None else None
             audio_distance = None
             if audio_code is not None and video_id in self.audio:
-                audio_distance = int(hamming(audio_code, self.audio.get(video_id).code))
+                audio_distance = int(hamming(audio_code, self.audio.get(video_id)))
             score = (video_distance / video_bits if video_distance is not None else UNRELATED) + (
                 audio_distance / AUDIO_BITS if audio_distance is not None else UNRELATED
             )
             fused.append(Neighbour(video_id, score, video_distance, audio_distance, stored.l1, stored.l2))
-        return sorted(fused, key=lambda n: (n.distance, n.video_id))[:k]
+        return sorted(fused, key=lambda n: (n.distance, n.video_id))[: options.k]

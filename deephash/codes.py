@@ -1,4 +1,4 @@
-"""Binary codes: packing, hex form and Hamming distance (the conventions of DESIGN.md).
+"""Binary codes: packing, hex form and Hamming distance (the conventions of ``docs/architecture.md``).
 
 A code of L bits is stored as ``numpy.packbits(bits, bitorder='big')`` (L/8 bytes); in JSON it is a
 lowercase hex string of L/4 characters.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deephash.errors import DeepHashError
+from deephash.errors import DeepHashError, InvalidRequest
 
 # popcount of every byte value: numpy 1.26 has no bitwise_count.
 POPCOUNT8 = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
@@ -37,9 +37,9 @@ def from_hex(text: str, code_bits: int | None = None) -> np.ndarray:
     try:
         code = np.frombuffer(bytes.fromhex(text), dtype=np.uint8).copy()
     except ValueError as error:
-        raise DeepHashError(f"not a hex code: {text!r}") from error
+        raise InvalidRequest(f"not a hex code: {text!r}") from error
     if code_bits is not None and code.size * 8 != code_bits:
-        raise DeepHashError(f"code has {code.size * 8} bits, expected {code_bits}")
+        raise InvalidRequest(f"code has {code.size * 8} bits, expected {code_bits}")
     return code
 
 

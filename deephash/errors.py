@@ -39,8 +39,18 @@ class VideoLimitExceeded(VideoError):
     """Dimensions, duration or file size are outside the configured limits."""
 
 
+class FileTooLarge(VideoLimitExceeded):
+    """The file is larger than the configured limit (checked before any decoding)."""
+
+
 class DecodeTimeout(VideoError):
     """Decoding took longer than the configured time limit."""
+
+
+class InvalidRequest(DeepHashError):
+    """A caller's parameters are malformed or out of range (a bad hex code, an impossible option)."""
+
+    exit_code = 2
 
 
 class ModelError(DeepHashError):
@@ -67,6 +77,12 @@ class IncompatibleLibrary(LibraryError):
 
 class UnknownVideoId(LibraryError):
     """The library holds no row for the requested video id."""
+
+
+class TritonError(DeepHashError):
+    """A local tritonserver process could not be started or did not become ready."""
+
+    exit_code = 7
 
 
 class RemoteError(DeepHashError):

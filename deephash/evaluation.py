@@ -26,6 +26,7 @@ from deephash.metrics import (
     recall_at,
     retrieval_metrics,
 )
+from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
 from deephash.model.network import DeepHashNet
 
 
@@ -67,7 +68,7 @@ class FeatureStore:
         def compute() -> np.ndarray:
             if self._backbone is None:
                 self._backbone = BackboneRunner(self.model.encoder, config.frame_size)
-            loader = sampled_frames_loader(config.num_frames, config.frame_size)
+            loader = sampled_frames_loader(config.frame_spec)
             return extract_features(paths, self._backbone, loader, description=name).astype(np.float16)
 
         return cached_array(self.cache_dir / f"{name}_features.npy", key, compute)
@@ -233,3 +234,15 @@ def _leave_one_out_map(distances: np.ndarray, labels: np.ndarray, code_bits: int
     order = np.argsort(distances, axis=1, kind="stable")[:, : count - 1]
     relevant = (labels[:, None] == labels[None, :])[np.arange(count)[:, None], order]
     return mean_average_precision(relevant)
+
+
+def tune_and_save_mask(model_dir: Path, dataset_root: Path, cache_dir: Path) -> CategoryMask:
+    """Choose r on the val split, write ``mask.npz`` and record the scores in metadata."""
+    model = load_model(model_dir)
+    val = read_split(dataset_root, "val", model.config.taxonomy)
+    features = FeatureStore(model, cache_dir).features("val", val.paths)
+    ratio, scores = tune_mask_ratio(model, features, val.l2)
+    mask = CategoryMask.from_head(model.head, ratio)
+    mask.save(model_dir / MASK_FILE)
+    update_metadata(model_dir, {"mask": {"ratio": ratio, "val_map_by_ratio": {str(r): s for r, s in scores.items()}}})
+    return mask

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from deephash.model.network import FrameEncoder
 from deephash.model.onnx import OnnxRunner, export_onnx
-from deephash.video import sample_frames
+from deephash.video import FrameSpec, sample_frames
 
 FrameLoader = Callable[[Path], np.ndarray]  # path → uint8 [N, 3, S, S]
 
@@ -40,8 +40,8 @@ class BackboneRunner:
         return self.runner.run(np.ascontiguousarray(frames))["features"]
 
 
-def sampled_frames_loader(num_frames: int, frame_size: int = 224) -> FrameLoader:
-    return lambda path: sample_frames(path, num_frames, frame_size).frames
+def sampled_frames_loader(spec: FrameSpec) -> FrameLoader:
+    return lambda path: sample_frames(path, spec).frames
 
 
 def extract_features(

@@ -102,7 +102,7 @@ class EmbeddedHasher:
         self.limits = limits
 
     def sample(self, source: VideoSource) -> SampledFrames:
-        return sample_frames(source, self.config.num_frames, self.config.frame_size, self.limits)
+        return sample_frames(source, self.config.frame_spec, self.limits)
 
     def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
         """uint8 ``[B, T, 3, S, S]`` → one result per video."""

@@ -9,17 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deephash.codes import POPCOUNT8
+from deephash.codes import hamming
 
 
 def distance_matrix(queries: np.ndarray, database: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
     """``int32 [Q, N]`` of popcount((q XOR d) AND mask_q); ``masks`` is ``[Q, L/8]`` or None."""
     out = np.empty((len(queries), len(database)), dtype=np.int32)
     for row, query in enumerate(queries):
-        diff = np.bitwise_xor(database, query)
-        if masks is not None:
-            diff &= masks[row]
-        out[row] = POPCOUNT8[diff].sum(axis=1, dtype=np.int32)
+        out[row] = hamming(database, query, None if masks is None else masks[row])
     return out
 
 

@@ -14,15 +14,15 @@ import numpy as np
 from deephash.hasher import output_rows
 from deephash.model.artifacts import ONNX_FILE
 from deephash.model.onnx import OnnxRunner
-from serving.settings import BATCH_LATENCY_MS, MAX_BATCH, MODEL_DIR
+from serving.settings import SETTINGS
 
 
 @bentoml.service(name="deephash_embedded_model", traffic={"timeout": 120})
 class EmbeddedModel:
     def __init__(self) -> None:
-        self.runner = OnnxRunner(MODEL_DIR / ONNX_FILE)
+        self.runner = OnnxRunner(SETTINGS.model / ONNX_FILE)
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=BATCH_LATENCY_MS)
+    @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch, max_latency_ms=SETTINGS.batch_latency_ms)
     def run(self, frames: np.ndarray) -> list[dict]:
         """uint8 frames ``[B, T, 3, S, S]`` → the model's outputs, one row per video (see ``output_rows``)."""
         return output_rows(self.runner.run(np.ascontiguousarray(frames, dtype=np.uint8)))

@@ -1,7 +1,6 @@
 """BentoML 1.4 service: hash, search, add, remove, get and stats over HTTP.
 
-Configuration: environment variables, see :mod:`serving.settings`. Errors are JSON ``{"error": ...}`` with
-400 (not a usable video), 413 (too large), 404 (unknown id), 409 (library of another model), 503 (Triton down).
+Configuration: :mod:`serving.settings`; answers: :mod:`serving.schemas`; errors: :mod:`serving.errors`.
 
 An upload is decoded in a worker thread while the event loop keeps serving; its frames then go to the model
 backend without a thread: the embedded model service (:mod:`serving.embedded_model`, adaptively batched by
@@ -12,104 +11,35 @@ thread beside the model call.
 from __future__ import annotations
 
 import asyncio
-from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import aiohttp
 import bentoml
 import numpy as np
-from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from prometheus_client import Counter, Gauge
-from pydantic import BaseModel, Field
 
 from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload, Neighbour
 from deephash.codes import from_hex, to_hex
-from deephash.errors import DeepHashError, IncompatibleLibrary, RemoteError, UnknownVideoId, VideoError
+from deephash.errors import DeepHashError, IncompatibleLibrary, RemoteError, UnknownVideoId
 from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, with_sampling_note
+from deephash.search_options import SearchOptions
+from deephash.video import check_file_size
 from serving.embedded_model import EmbeddedModel
-from serving.settings import DATA_DIR, MAX_UPLOAD_BYTES, MODEL_DIR, TRITON_TIMEOUT_S, TRITON_URL
+from serving.errors import http_error
+from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
+from serving.settings import SETTINGS
 
 EMBEDDED_ATTEMPTS = 3
 Video = Annotated[Path, ContentType("video/*")]
+DEFAULT_SEARCH = SearchOptions()
 
 # custom series on BentoML's /metrics (prometheus_client directly: bentoml.metrics is deprecated)
 HASHED = Counter("deephash_videos_hashed", "Uploads decoded and run through the model", ["backend"])
 SEARCHES = Counter("deephash_searches", "Searches answered", ["query", "modality"])
 ROWS = Gauge("deephash_library_rows", "Live rows in the library", ["library"], multiprocess_mode="mostrecent")
-
-
-class CategoryOut(BaseModel):
-    id: int
-    name: str
-    probability: float
-
-
-class HashOut(BaseModel):
-    code: str = Field(description="video code, lowercase hex")
-    l1: CategoryOut
-    l2: CategoryOut
-    audio_code: str | None = Field(description="audio code (hex), null when the video has no audio")
-    model_version: str
-    frames_used: int
-
-
-class NeighbourOut(BaseModel):
-    video_id: str
-    distance: float = Field(description="bits (video or audio), or the normalised sum for modality both")
-    video_distance: int | None
-    audio_distance: int | None
-    l1: int
-    l2: int
-
-
-class SearchOptions(BaseModel):
-    k: int = Field(10, ge=1, le=10_000)
-    radius: int | None = Field(None, ge=0, description="largest distance returned (single modality)")
-    masked: bool = Field(True, description="apply the query category's bit mask")
-    same_group: bool = Field(True, description="scan only the query's L1 group")
-    modality: Literal["video", "audio", "both"] = "video"
-
-
-DEFAULT_SEARCH = SearchOptions()
-
-
-class AddOut(BaseModel):
-    video_id: str
-    outcome: Literal["added", "replaced", "unchanged"]
-    reused_stored_code: bool
-
-
-class StoredOut(BaseModel):
-    video_id: str
-    code: str
-    l1: int
-    l2: int
-    audio_code: str | None
-
-
-def _error(error: Exception) -> BentoMLException:
-    """One translation of the package's errors into HTTP statuses."""
-    if isinstance(error, VideoError):
-        return BentoMLException(str(error), error_code=HTTPStatus.BAD_REQUEST)
-    if isinstance(error, UnknownVideoId):
-        return BentoMLException(str(error), error_code=HTTPStatus.NOT_FOUND)
-    if isinstance(error, IncompatibleLibrary):
-        return BentoMLException(str(error), error_code=HTTPStatus.CONFLICT)
-    if isinstance(error, RemoteError):  # BentoML hides 5xx messages from clients; the log has it
-        return BentoMLException(str(error), error_code=HTTPStatus.SERVICE_UNAVAILABLE)
-    return BentoMLException(str(error), error_code=HTTPStatus.BAD_REQUEST)
-
-
-def _check_size(path: Path) -> None:
-    size = path.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise BentoMLException(
-            f"upload of {size} bytes exceeds the limit of {MAX_UPLOAD_BYTES}",
-            error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-        )
 
 
 def _neighbours(found: list[Neighbour]) -> list[NeighbourOut]:
@@ -119,24 +49,27 @@ def _neighbours(found: list[Neighbour]) -> list[NeighbourOut]:
 @bentoml.service(traffic={"timeout": 120})
 class DeepHashService:
     # the embedded backend runs as a dependency (its own process, batched); with Triton it is not started
-    embedded = bentoml.depends(EmbeddedModel) if TRITON_URL is None else None
+    embedded = bentoml.depends(EmbeddedModel) if SETTINGS.triton_url is None else None
 
     def __init__(self) -> None:
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
-        self.catalog_error: str | None = None
+        self.catalog_error: IncompatibleLibrary | None = None
+        limits = SETTINGS.video_limits
         try:
-            self.catalog = Catalog(MODEL_DIR, DATA_DIR)
+            self.catalog = Catalog(SETTINGS.model, SETTINGS.data, limits)
         except IncompatibleLibrary as error:  # keep answering, with 409 on every library call
-            self.catalog_error = str(error)
-            self.catalog = Catalog(MODEL_DIR, None)
+            self.catalog_error = error
+            self.catalog = Catalog(SETTINGS.model, None, limits)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
 
     @bentoml.on_startup
     async def connect_triton(self) -> None:
-        if TRITON_URL is not None:
+        if SETTINGS.triton_url is not None:
             from clients.triton import AsyncTritonVideoClient
 
-            self.triton = AsyncTritonVideoClient(TRITON_URL, self.catalog.config, timeout_s=TRITON_TIMEOUT_S, retries=1)
+            self.triton = AsyncTritonVideoClient(
+                SETTINGS.triton_url, self.catalog.config, timeout_s=SETTINGS.triton_timeout_s, retries=1
+            )
 
     @bentoml.on_shutdown
     async def disconnect_triton(self) -> None:
@@ -148,11 +81,11 @@ class DeepHashService:
         the embedded model service itself, as a dependency)."""
         if self.catalog_error is not None:
             return False
-        return TRITON_URL is None or (self.triton is not None and await self.triton.is_ready())
+        return SETTINGS.triton_url is None or (self.triton is not None and await self.triton.is_ready())
 
     def _library(self) -> Catalog:
         if self.catalog_error is not None:
-            raise BentoMLException(self.catalog_error, error_code=HTTPStatus.CONFLICT)
+            raise http_error(self.catalog_error)
         return self.catalog
 
     def _count_rows(self) -> None:
@@ -176,12 +109,11 @@ class DeepHashService:
 
     async def _hash(self, video: Path) -> HashedUpload:
         """Decode (thread) → model (awaited, batched with other uploads) beside the audio code (thread)."""
-        _check_size(video)
         sampled = await self._run(self.catalog.sample, video)
         try:
             (result,), audio = await asyncio.gather(self._run_model(sampled.frames[None]), self._run(hash_audio, video))
         except DeepHashError as error:
-            raise _error(error) from error
+            raise http_error(error) from error
         HASHED.labels("triton" if self.triton else "embedded").inc()
         return HashedUpload(with_sampling_note(result, sampled), audio, self.catalog.version)
 
@@ -190,7 +122,7 @@ class DeepHashService:
         try:
             return await asyncio.to_thread(function, *args)
         except DeepHashError as error:
-            raise _error(error) from error
+            raise http_error(error) from error
 
     @bentoml.api
     async def hash(self, video: Video) -> HashOut:
@@ -209,7 +141,7 @@ class DeepHashService:
     async def add(self, video_id: str, video: Video) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
-        _check_size(video)
+        await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
         library = self._library()
         async with self.lock:
             stored = video_id in library
@@ -223,20 +155,7 @@ class DeepHashService:
 
     async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
         async with self.lock:
-            found = await self._run(
-                lambda: self._library().search(
-                    query,
-                    l1,
-                    l2,
-                    audio,
-                    k=options.k,
-                    radius=options.radius,
-                    masked=options.masked,
-                    same_group=options.same_group,
-                    modality=options.modality,
-                    exclude=exclude,
-                )
-            )
+            found = await self._run(lambda: self._library().search(query, l1, l2, audio, options, exclude))
         return _neighbours(found)
 
     @bentoml.api
@@ -277,13 +196,13 @@ class DeepHashService:
         )
 
     @bentoml.api
-    async def remove(self, video_id: str) -> dict:
+    async def remove(self, video_id: str) -> RemovedOut:
         async with self.lock:
             removed = await self._run(self._library().remove, video_id)
             self._count_rows()
         if not removed:
-            raise BentoMLException(f"no video {video_id!r} in the library", error_code=HTTPStatus.NOT_FOUND)
-        return {"video_id": video_id, "removed": True}
+            raise http_error(UnknownVideoId(f"no video {video_id!r} in the library"))
+        return RemovedOut(video_id=video_id, removed=True)
 
     @bentoml.api
     async def stats(self) -> dict:

@@ -1,4 +1,4 @@
-"""Packing, hex form and Hamming distance follow the conventions of DESIGN.md."""
+"""Packing, hex form and Hamming distance follow the conventions of docs/architecture.md."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ import torch
 
 from deephash.cli.main import main
 from deephash.codes import hamming, unpack_bits
-from deephash.default_model import DEFAULT_DATA_DIR, measure_real_footage
 from deephash.hasher import EmbeddedHasher
 from deephash.model.artifacts import ONNX_FILE, file_sha256, load_model, read_metadata
+from deephash.real_footage import measure_real_footage
 from deephash.video import sample_frames
+from export.release import DEFAULT_DATA_DIR
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from deephash.errors import (
     VideoError,
     VideoLimitExceeded,
 )
-from deephash.video import VideoLimits, sample_frames, sample_intra_pair
+from deephash.video import FrameSpec, VideoLimits, sample_frames, sample_intra_pair
 from tests.conftest import make_clip
 
 
@@ -33,7 +33,7 @@ def test_samples_five_distinct_square_frames_from_real_clips(clips, name):
 
 
 def test_timestamps_are_slice_centres(clips):
-    sampled = sample_frames(clips["bigbuckbunny"], num_frames=4)
+    sampled = sample_frames(clips["bigbuckbunny"], FrameSpec(4))
     expected = [sampled.duration_s * (i + 0.5) / 4 for i in range(4)]
     assert np.allclose(sampled.timestamps_s, expected)
     assert (sampled.width, sampled.height) == (1280, 720)
@@ -44,7 +44,7 @@ def test_seeking_matches_decoding_everything(clips):
     from deephash.video.frames import _square_rgb
 
     path = clips["bikes"]
-    sampled = sample_frames(path, num_frames=4, size=64)
+    sampled = sample_frames(path, FrameSpec(4, 64))
     with av.open(str(path)) as container:
         decoded = [(float(frame.time), _square_rgb(frame, 64)) for frame in container.decode(video=0)]
     for target, got in zip(sampled.timestamps_s, sampled.frames):
@@ -66,7 +66,7 @@ def test_intra_pair_is_two_disjoint_interleaved_sets(clips):
 
 def test_short_video_repeats_frames_and_says_so(tmp_path):
     path = make_clip(tmp_path / "three.mp4", frames=3)
-    sampled = sample_frames(path, num_frames=5)
+    sampled = sample_frames(path, FrameSpec(5))
     assert sampled.frames.shape == (5, 3, 224, 224)
     assert sampled.repeated and sampled.distinct_frames == 3
 

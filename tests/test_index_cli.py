@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from deephash.cli.main import main
@@ -39,11 +41,12 @@ def test_index_verbs_end_to_end(tmp_path, capsys, default_model, clips):
                 "3",
                 "--no-mask",
                 "--all-groups",
+                "--json",
             ]
         )
         == 0
     )
-    ranked = [line.split()[2] for line in capsys.readouterr().out.splitlines()]
+    ranked = [json.loads(line)["video_id"] for line in capsys.readouterr().out.splitlines()]
     assert "carphone_distorted" in ranked[:2]  # bikes is sometimes as near (see test_default_model)
     assert (
         main(
@@ -63,18 +66,22 @@ def test_index_verbs_end_to_end(tmp_path, capsys, default_model, clips):
                 "1",
                 "--model",
                 str(default_model),
+                "--json",
             ]
         )
         == 0
     )
-    assert capsys.readouterr().out.split()[2] == "r7"
+    hit = json.loads(capsys.readouterr().out)
+    assert (hit["rank"], hit["video_id"], hit["distance"]) == (1, "r7", 0)
     assert main(["index", "remove", str(library), "r7", "nope"]) == 0
     assert "nope: not in the library" in capsys.readouterr().out
     assert main(["index", "compact", str(library)]) == 0
+    assert "kept 1003 rows, dropped 1 tombstones" in capsys.readouterr().out
     assert main(["index", "verify", str(library)]) == 0
+    assert capsys.readouterr().out == "ok\n"
     assert main(["index", "stats", str(library)]) == 0
-    stats = capsys.readouterr().out
-    assert '"rows": 1003' in stats and model_version(default_model) in stats
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["rows"] == 1003 and stats["model_version"] == model_version(default_model)
 
 
 def test_index_refuses_codes_of_another_model(tmp_path, capsys, default_model, clips):

@@ -53,10 +53,10 @@ def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
     """The exported encoder (what the feature caches, ONNX Runtime and Triton run) pools the same regions:
     bounds computed inside the traced graph once used ONNX's truncating division and drew other bins."""
     from deephash.features import BackboneRunner
-    from deephash.video import sample_frames
+    from deephash.video import FrameSpec, sample_frames
 
     encoder = FrameEncoder("efficientnet_lite0").eval()
-    frames = sample_frames(clips["bikes"], 2).frames[None]
+    frames = sample_frames(clips["bikes"], FrameSpec(2)).frames[None]
     with torch.no_grad():
         expected = encoder(torch.from_numpy(frames)).numpy()
     exported = BackboneRunner(encoder)(frames)

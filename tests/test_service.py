@@ -14,8 +14,9 @@ import pytest
 
 from clients.service import ServiceError, wait_for_service
 from deephash.data.variants import make_variant
-from deephash.triton.server import TritonServer, free_port
+from deephash.search_options import SearchOptions
 from deephash.video.files import read_video, write_video
+from serving.triton_server import TritonServer, TritonServerConfig, free_port
 from tests.conftest import REPO
 
 
@@ -182,7 +183,7 @@ def test_library_of_another_model_is_a_conflict(tmp_path_factory, default_model,
 
 def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory, default_model, clips, service):
     ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
-    with TritonServer(model_dir=default_model, **ports) as triton:
+    with TritonServer(TritonServerConfig(model_dir=default_model, **ports)) as triton:
         remote = start(tmp_path_factory, default_model, DEEPHASH_TRITON_URL=triton.grpc_url)
         try:
             assert httpx.get(f"{remote.url}/readyz", timeout=10).status_code == 200
@@ -208,7 +209,7 @@ def test_service_client_and_cli(service, clips, capsys):
     client = ServiceClient(service.url)
     client.add("bikes", clips["bikes"])
     assert client.add("cli-bikes", clips["bikes"])["video_id"] == "cli-bikes"
-    assert client.search_id("cli-bikes", k=1, same_group=False)[0]["video_id"] == "bikes"
+    assert client.search_id("cli-bikes", SearchOptions(k=1, same_group=False))[0]["video_id"] == "bikes"
     with pytest.raises(ServiceError) as raised:
         client.get("nobody")
     assert raised.value.status == 404

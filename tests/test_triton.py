@@ -14,10 +14,10 @@ from clients.cli import main as client_main
 from clients.triton import ClientError, TritonVideoClient
 from deephash.hasher import EmbeddedHasher
 from deephash.model.artifacts import load_config
-from deephash.triton.config import TritonModelConfig
-from deephash.triton.repository import default_settings, render_repository
-from deephash.triton.server import DEFAULT_REPOSITORY, TritonServer, free_port
 from deephash.video import sample_frames
+from export.triton_config import TritonModelConfig
+from export.triton_repository import DEFAULT_REPOSITORY, default_settings, render_repository
+from serving.triton_server import TritonServer, TritonServerConfig, free_port
 
 
 def parse(text: str) -> model_config_pb2.ModelConfig:
@@ -56,9 +56,10 @@ def test_unknown_target_is_refused():
 @pytest.fixture(scope="module")
 def server(default_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("triton") / "server.log"
-    with TritonServer(
+    config = TritonServerConfig(
         model_dir=default_model, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(), log_file=log
-    ) as running:
+    )
+    with TritonServer(config) as running:
         yield running
 
 

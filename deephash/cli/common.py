@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from deephash.errors import DeepHashError
+from deephash.model.artifacts import DEFAULT_MODEL_DIR, MODEL_ENV, default_model_dir
 
 
 class CommandError(DeepHashError):
@@ -14,17 +14,12 @@ class CommandError(DeepHashError):
     exit_code = 2
 
 
-def default_model_dir() -> Path:
-    """``$DEEPHASH_MODEL`` or ``artifacts/default-model`` (what the README's set-up builds)."""
-    return Path(os.environ.get("DEEPHASH_MODEL", "artifacts/default-model"))
-
-
 def add_model_option(parser) -> None:
     parser.add_argument(
         "--model",
         type=Path,
         default=None,
-        help="model folder (default: $DEEPHASH_MODEL or artifacts/default-model)",
+        help=f"model folder (default: ${MODEL_ENV} or {DEFAULT_MODEL_DIR})",
     )
 
 

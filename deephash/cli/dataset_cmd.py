@@ -18,12 +18,16 @@ def add_parser(subparsers) -> None:
         f"({', '.join(TRANSFORMS)}).",
     )
     parser.add_argument("out", type=Path, help="dataset folder to write")
-    parser.add_argument("--train-per-class", type=int, default=defaults.train_per_class)
-    parser.add_argument("--val-per-class", type=int, default=defaults.val_per_class)
-    parser.add_argument("--query-per-class", type=int, default=defaults.query_per_class)
-    parser.add_argument("--database-per-class", type=int, default=defaults.database_per_class)
+    parser.add_argument(
+        "--train-per-class", type=int, default=defaults.train_per_class, help="training videos per class"
+    )
+    parser.add_argument("--val-per-class", type=int, default=defaults.val_per_class, help="held-out videos per class")
+    parser.add_argument("--query-per-class", type=int, default=defaults.query_per_class, help="query videos per class")
+    parser.add_argument(
+        "--database-per-class", type=int, default=defaults.database_per_class, help="database videos per class"
+    )
     parser.add_argument("--frames", type=int, default=defaults.frames, help="frames per video")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of every random choice")
     parser.add_argument(
         "--unknown-fraction",
         type=float,

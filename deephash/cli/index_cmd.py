@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from deephash.index import Library
 from deephash.index.library import DEFAULT_SHARD_CAPACITY
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE
+from deephash.search_options import add_search_arguments, search_options_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -53,15 +55,13 @@ def add_parser(subparsers) -> None:
     )
     search.add_argument("library", type=Path)
     query = search.add_mutually_exclusive_group(required=True)
-    query.add_argument("--video", type=Path)
+    query.add_argument("--video", type=Path, help="a video file, hashed with the model")
     query.add_argument("--code", help="hex code")
     query.add_argument("--id", dest="video_id", help="a video id already in the library")
     search.add_argument("--l1", type=int, help="L1 category of --code")
     search.add_argument("--l2", type=int, help="L2 category of --code")
-    search.add_argument("-k", type=int, default=10)
-    search.add_argument("--radius", type=int, help="largest distance returned")
-    search.add_argument("--no-mask", action="store_true", help="plain Hamming distance")
-    search.add_argument("--all-groups", action="store_true", help="scan every L1 group")
+    add_search_arguments(search, modality=False)
+    search.add_argument("--json", action="store_true", help="one JSON object per hit")
     add_model_option(search)
     search.set_defaults(run=run_search)
 
@@ -73,7 +73,7 @@ def add_parser(subparsers) -> None:
     for name, run, text in (
         ("compact", run_compact, "rewrite shards without tombstones"),
         ("stats", run_stats, "rows, shards, groups, model version, bytes"),
-        ("verify", run_verify, "check checksums and the id map; exit 1 on problems"),
+        ("verify", run_verify, f"check checksums and the id map; exit {LibraryError.exit_code} on problems"),
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("library", type=Path)
@@ -144,20 +144,22 @@ def run_search(args) -> int:
             if args.l1 is None or args.l2 is None:
                 raise CommandError("--code needs --l1 and --l2 (for the mask and the group)")
             code, l1, l2 = from_hex(args.code, library.code_bits), args.l1, args.l2
-        mask = None
-        if not args.no_mask:
-            mask = CategoryMask.load(model_dir(args) / MASK_FILE).for_query(l1, l2)
+        options = search_options_from_args(args)
+        mask = CategoryMask.load(model_dir(args) / MASK_FILE).for_query(l1, l2) if options.masked else None
         hits = library.search(
             code,
-            args.k,
-            max_distance=args.radius,
+            options.k,
+            max_distance=options.radius,
             masks=mask,
-            groups=None if args.all_groups else [l1],
+            groups=[l1] if options.same_group else None,
             exclude=exclude,
         )[0]
     for rank, hit in enumerate(hits, start=1):
-        print(f"{rank:>4}  {hit.distance:>4}  {hit.video_id}  (l1 {hit.l1}, l2 {hit.l2})")
-    if not hits:
+        if args.json:
+            print(json.dumps({"rank": rank, **dataclasses.asdict(hit)}))
+        else:
+            print(f"{rank:>4}  {hit.distance:>4}  {hit.video_id}  (l1 {hit.l1}, l2 {hit.l2})")
+    if not hits and not args.json:
         print("no results")
     return 0
 

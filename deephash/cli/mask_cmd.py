@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deephash.cli.common import CommandError, add_model_option, model_dir
-from deephash.default_model import tune_and_save_mask
+from deephash.evaluation import tune_and_save_mask
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_model
 

@@ -6,7 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from deephash.model.backbones import BACKBONES
-from deephash.model.config import ModelConfig, Taxonomy
+from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.training.objective import LossWeights
 from deephash.training.trainer import TrainOptions, train
 
@@ -22,8 +22,15 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("dataset", type=Path, help="dataset folder (labels.json, train.csv)")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument("--mode", choices=("heads", "full"), default=defaults.mode)
-    parser.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0")
+    parser.add_argument(
+        "--mode",
+        choices=("heads", "full"),
+        default=defaults.mode,
+        help="heads: cached backbone features; full: fine-tune",
+    )
+    parser.add_argument(
+        "--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0", help="per-frame CNN (registry name)"
+    )
     parser.add_argument("--bits", type=int, default=128, help="code length L (half L1, half L2)")
     parser.add_argument(
         "--trust-from",
@@ -37,10 +44,10 @@ def add_parser(subparsers) -> None:
         default=model_defaults["trust_full"],
         help="L1 probability from which the heads' offsets enter the code in full (linear in between)",
     )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training split")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="videos per step")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (one-cycle)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of initialisation, edits and order")
     parser.add_argument(
         "--augment-views",
         type=int,
@@ -50,7 +57,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--freeze-backbone", action="store_true", help="full mode: keep backbone weights")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     for name in ("intra", "triplet", "instance"):
-        parser.add_argument(f"--{name}-weight", type=float, default=getattr(weights, name))
+        parser.add_argument(
+            f"--{name}-weight", type=float, default=getattr(weights, name), help=f"weight of the {name} loss"
+        )
     parser.add_argument("--intra-margin", type=float, default=weights.intra_margin, help="bits")
     parser.add_argument("--triplet-margin", type=float, default=weights.triplet_margin, help="bits")
     parser.add_argument(
@@ -60,7 +69,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    taxonomy = Taxonomy.load(args.dataset / "labels.json")
+    taxonomy = Taxonomy.load(args.dataset / LABELS_FILE)
     config = ModelConfig(
         taxonomy=taxonomy,
         backbone=args.backbone,

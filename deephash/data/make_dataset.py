@@ -12,6 +12,7 @@ from tqdm import tqdm
 from deephash.data import synth
 from deephash.data.dataset import SPLITS, write_split
 from deephash.data.variants import TRANSFORMS, make_variant
+from deephash.model.config import LABELS_FILE
 from deephash.video.files import write_video
 
 
@@ -45,7 +46,7 @@ def make_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
     """Write the dataset under ``root`` (idempotent: files already there are rewritten)."""
     root.mkdir(parents=True, exist_ok=True)
     taxonomy = synth.taxonomy()
-    taxonomy.save(root / "labels.json")
+    taxonomy.save(root / LABELS_FILE)
     rng = np.random.default_rng(plan.seed)
     counts = {
         "train": plan.train_per_class,

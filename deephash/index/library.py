@@ -109,6 +109,13 @@ class Library:
             raise
         return library
 
+    @classmethod
+    def open_or_create(cls, folder: Path, code_bits: int, model_version: str) -> Library:
+        """The library at ``folder`` opened for writing (refused when incompatible), or a new one."""
+        if (Path(folder) / MANIFEST_FILE).exists():
+            return cls.open(folder, writable=True, code_bits=code_bits, model_version=model_version)
+        return cls.create(folder, code_bits, model_version)
+
     def check_compatible(self, code_bits: int | None, model_version: str | None) -> None:
         if code_bits is not None and code_bits != self.manifest.code_bits:
             raise IncompatibleLibrary(

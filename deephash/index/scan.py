@@ -16,11 +16,11 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from deephash.codes import POPCOUNT8
+from deephash.codes import hamming
 
 ROW_BITS = 40  # rows per shard < 2^40; distance occupies the bits above
 NO_RESULT = np.int64(-1)
-_BLOCK = 512  # rows per block: small, so blocks holding a candidate cost little to re-scan (measured best)
+_BLOCK = 512  # rows per block: small, so blocks holding a candidate cost little to re-scan
 
 
 @intrinsic
@@ -210,10 +210,8 @@ def reference_topk(
     queries = np.atleast_2d(queries)
     rows_out, distances_out = _empty(len(queries), k)
     for q, query in enumerate(queries):
-        diff = np.bitwise_xor(codes, query)
-        if masks is not None:
-            diff &= np.atleast_2d(masks)[q if np.atleast_2d(masks).shape[0] > 1 else 0]
-        distances = POPCOUNT8[diff].sum(axis=1).astype(np.int64)
+        mask = None if masks is None else np.atleast_2d(masks)[q if np.atleast_2d(masks).shape[0] > 1 else 0]
+        distances = hamming(codes, query, mask)
         keep = deleted == 0
         if max_distance is not None:
             keep &= distances <= max_distance

@@ -6,7 +6,7 @@
     weights.pt      state dict of DeepHashNet                    mask.npz      category masks + ratio r
     model.onnx      the exported cascade (serving)               metadata.json version, training, metrics
 
-The model version is the sha256 of ``model.onnx`` (DESIGN.md); before export it is the sha256 of
+The model version is the sha256 of ``model.onnx``; before export it is the sha256 of
 ``weights.pt``. Codes of two versions are not comparable, so every library records it.
 """
 
@@ -14,18 +14,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deephash.errors import ModelError
-from deephash.model.config import ModelConfig
+from deephash.model.config import LABELS_FILE, ModelConfig
 
 if TYPE_CHECKING:  # torch stays out of processes that only serve the ONNX file
     from deephash.model.network import DeepHashNet
 
 FORMAT_VERSION = 1
-CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE = "config.json", "labels.json", "weights.pt"
+DEFAULT_MODEL_DIR = Path("artifacts/default-model")  # what the README's set-up installs
+MODEL_ENV = "DEEPHASH_MODEL"
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.pt"
 ONNX_FILE, MASK_FILE, METADATA_FILE = "model.onnx", "mask.npz", "metadata.json"
+
+
+def default_model_dir() -> Path:
+    """``$DEEPHASH_MODEL`` or :data:`DEFAULT_MODEL_DIR`: the model every command, client and server uses unless
+    told otherwise."""
+    return Path(os.environ.get(MODEL_ENV) or DEFAULT_MODEL_DIR)
 
 
 def file_sha256(path: Path) -> str:

@@ -5,15 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deephash.errors import DatasetError, ModelError
+
+if TYPE_CHECKING:
+    from deephash.video.frames import FrameSpec
+
+LABELS_FILE = "labels.json"  # a Taxonomy on disk, in model folders and datasets alike
+SERVED_MODEL_NAME = "deephash_video"  # the model's name on Triton: repository folder, config and clients
 
 
 @dataclass(frozen=True)
 class Taxonomy:
     """Two-level categories: L1 group names, L2 names with their group, extra label dimensions.
 
-    L2 ids are global across groups (DESIGN.md). Stored as ``labels.json``::
+    L2 ids are global across groups (``docs/architecture.md``, conventions). Stored as ``labels.json``::
 
         {"l1": ["shapes", ...], "l2": [{"name": "circles", "l1": 0}, ...], "extra": {"scene": ["a", "b"]}}
     """
@@ -107,6 +114,13 @@ class ModelConfig:
     @property
     def code_bits(self) -> int:
         return self.l1_bits + self.l2_bits
+
+    @property
+    def frame_spec(self) -> FrameSpec:
+        """What the sampler must give this model for each video."""
+        from deephash.video.frames import FrameSpec  # PyAV stays out of processes that only read configs
+
+        return FrameSpec(self.num_frames, self.frame_size)
 
     @property
     def output_names(self) -> list[str]:

@@ -45,12 +45,12 @@ def joint_loss(
     weights: LossWeights,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Classification (both views) + intra-pair + triplet + instance triplet; returns the total and parts.
+    """Classification (both views) + intra-pair + category triplet + instance InfoNCE; returns the total
+    and the parts.
 
-    The category triplet (negative of another category, as in the paper) separates categories; the
-    instance triplet (negative = another video of the *same* category, smaller margin) keeps videos of
-    one category apart,
-    without which near-duplicate search inside a category degrades to chance.
+    The category triplet (negative of another category, as in the paper) separates categories; the instance
+    InfoNCE (every other video of the batch is a negative, whatever its category) keeps videos of one
+    category apart, without which near-duplicate search inside a category degrades to chance.
     """
     probe = head(anchor_features)
     category = torch.where(labels.l2 >= 0, labels.l2, -1)

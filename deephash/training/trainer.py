@@ -27,10 +27,10 @@ from deephash.data.edits import RandomEdit, edit_frames
 from deephash.errors import DatasetError
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
 from deephash.model.artifacts import save_model
-from deephash.model.config import ModelConfig, Taxonomy
+from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
-from deephash.video import sample_frames
+from deephash.video import FrameSpec, sample_frames
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -58,12 +58,12 @@ class TrainResult:
     videos_per_second: float
 
 
-def frame_views(path: Path, num_frames: int, views: int, seed: int, size: int = 224) -> np.ndarray:
+def frame_views(path: Path, spec: FrameSpec, views: int, seed: int) -> np.ndarray:
     """``uint8 [(1 + views) * 2T, 3, S, S]``: 2T frames of the video, then of ``views`` edited copies.
 
     Even frames of a view form one frame set of the intra-pair, odd frames the other.
     """
-    frames = sample_frames(path, 2 * num_frames, size).frames
+    frames = sample_frames(path, spec.doubled()).frames
     rng = np.random.default_rng(seed)
     copies = [edit_frames(frames, RandomEdit.draw(rng)) for _ in range(views)]
     return np.concatenate([frames, *copies])
@@ -93,7 +93,7 @@ def _cached_features(split: Split, model: DeepHashNet, options: TrainOptions, ca
         features = extract_features(
             split.paths,
             BackboneRunner(model.encoder, config.frame_size),
-            lambda path: frame_views(path, config.num_frames, options.augment_views, seeds[path], config.frame_size),
+            lambda path: frame_views(path, config.frame_spec, options.augment_views, seeds[path]),
             description="backbone features",
         )
         return features.astype(np.float16).reshape(len(split), 1 + options.augment_views, 2 * config.num_frames, -1)
@@ -120,15 +120,15 @@ def _cached_batches(
 class _PairFrames(Dataset):
     """Full fine-tuning: each item is an intra-pair of (possibly edited) frame sets of one video."""
 
-    def __init__(self, split: Split, num_frames: int, seed: int) -> None:
-        self.split, self.num_frames, self.seed, self.epoch = split, num_frames, seed, 0
+    def __init__(self, split: Split, spec: FrameSpec, seed: int) -> None:
+        self.split, self.spec, self.seed, self.epoch = split, spec, seed, 0
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        frames = sample_frames(self.split.paths[index], 2 * self.num_frames).frames
+        frames = sample_frames(self.split.paths[index], self.spec.doubled()).frames
         edited = edit_frames(frames, RandomEdit.draw(rng)) if rng.random() < 0.7 else frames
         return frames[0::2], edited[1::2], index
 
@@ -147,7 +147,7 @@ def train(
     """
     if options.mode not in ("heads", "full"):
         raise DatasetError(f"unknown training mode {options.mode!r} (heads or full)")
-    taxonomy = Taxonomy.load(dataset_root / "labels.json")
+    taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = config or ModelConfig(taxonomy=taxonomy)
     if config.taxonomy != taxonomy:
         raise DatasetError("the model's taxonomy differs from the dataset's labels.json")
@@ -190,7 +190,7 @@ def train(
         history, first_epoch = state["history"], state["epoch"] + 1
     rng = np.random.default_rng(options.seed + first_epoch)
     generator = torch.Generator().manual_seed(options.seed + first_epoch)
-    pair_frames = _PairFrames(split, config.num_frames, options.seed) if features is None else None
+    pair_frames = _PairFrames(split, config.frame_spec, options.seed) if features is None else None
     trained_videos, train_seconds = 0, 0.0
     with tqdm(range(first_epoch, options.epochs), desc="training", unit="epoch") as epochs:
         for epoch in epochs:

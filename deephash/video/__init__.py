@@ -3,9 +3,11 @@
 from deephash.video.frames import (
     DEFAULT_FRAME_SIZE,
     DEFAULT_NUM_FRAMES,
+    FrameSpec,
     SampledFrames,
     VideoLimits,
     VideoSource,
+    check_file_size,
     sample_frames,
     sample_intra_pair,
 )
@@ -13,9 +15,11 @@ from deephash.video.frames import (
 __all__ = [
     "DEFAULT_FRAME_SIZE",
     "DEFAULT_NUM_FRAMES",
+    "FrameSpec",
     "SampledFrames",
     "VideoLimits",
     "VideoSource",
+    "check_file_size",
     "sample_frames",
     "sample_intra_pair",
 ]

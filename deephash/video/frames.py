@@ -23,6 +23,7 @@ import numpy as np
 from deephash.errors import (
     CorruptVideo,
     DecodeTimeout,
+    FileTooLarge,
     NoDecodableFrames,
     NotAMediaFile,
     NoVideoStream,
@@ -45,6 +46,24 @@ _CONTAINER_SIGNATURES = (
     (0, b"G"),  # MPEG-TS sync byte
     (0, b"OggS"),
 )
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a model takes from each video: ``count`` frames, ``size`` pixels square. Every path (training,
+    evaluation, the embedded hasher, Triton clients, the service) samples through this one contract, so the
+    same video always becomes the same bytes."""
+
+    count: int = DEFAULT_NUM_FRAMES
+    size: int = DEFAULT_FRAME_SIZE
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.size < 1:
+            raise ValueError(f"a frame spec needs at least one frame of at least one pixel, got {self}")
+
+    def doubled(self) -> FrameSpec:
+        """Twice the frames at the same size: the 2T samples an intra-pair is split from."""
+        return FrameSpec(2 * self.count, self.size)
 
 
 @dataclass(frozen=True)
@@ -76,26 +95,20 @@ class SampledFrames:
 
 
 def sample_frames(
-    source: VideoSource,
-    num_frames: int = DEFAULT_NUM_FRAMES,
-    size: int = DEFAULT_FRAME_SIZE,
-    limits: VideoLimits = VideoLimits(),
+    source: VideoSource, spec: FrameSpec = FrameSpec(), limits: VideoLimits = VideoLimits()
 ) -> SampledFrames:
     """T frames: those on screen at the centres of T equal slices of the video's duration."""
-    return _sample(source, num_frames, size, limits)
+    return _sample(source, spec.count, spec.size, limits)
 
 
 def sample_intra_pair(
-    source: VideoSource,
-    num_frames: int = DEFAULT_NUM_FRAMES,
-    size: int = DEFAULT_FRAME_SIZE,
-    limits: VideoLimits = VideoLimits(),
+    source: VideoSource, spec: FrameSpec = FrameSpec(), limits: VideoLimits = VideoLimits()
 ) -> tuple[SampledFrames, SampledFrames]:
     """Two disjoint, interleaved frame sets of one video (frames 1,3,5,.. and 2,4,6,.. of 2T samples).
 
     This is the training pair of the intra-pair loss: two views of the same content that share no frame.
     """
-    both = _sample(source, 2 * num_frames, size, limits)
+    both = sample_frames(source, spec.doubled(), limits)
     return _take(both, slice(0, None, 2)), _take(both, slice(1, None, 2))
 
 
@@ -143,9 +156,18 @@ def _read_head(source: VideoSource, limits: VideoLimits) -> bytes:
         source.seek(0, io.SEEK_END)
         size = source.tell()
         source.seek(position)
-    if size > limits.max_file_bytes:
-        raise VideoLimitExceeded(f"file of {size} bytes exceeds the limit of {limits.max_file_bytes}")
+    _check_size(size, limits)
     return head
+
+
+def check_file_size(path: Path, limits: VideoLimits) -> None:
+    """Refuse a file over the size limit before anything reads it (raises :class:`FileTooLarge`)."""
+    _check_size(Path(path).stat().st_size, limits)
+
+
+def _check_size(size: int, limits: VideoLimits) -> None:
+    if size > limits.max_file_bytes:
+        raise FileTooLarge(f"file of {size} bytes exceeds the limit of {limits.max_file_bytes}")
 
 
 def _looks_like_container(head: bytes) -> bool:

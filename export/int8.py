@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from deephash.codes import unpack_bits
+from deephash.mask import CategoryMask
+from deephash.metrics import distance_matrix, retrieval_metrics
 from deephash.model.onnx import INPUT_NAME, OnnxRunner
+from export.agreement import Agreement, compare_outputs
 
 INT8_FILE = "model.int8.onnx"
 
@@ -46,10 +48,7 @@ def quantize_int8(onnx_path: Path, calibration_frames: np.ndarray, out: Path, ba
 
 @dataclass(frozen=True)
 class Int8Report:
-    videos: int
-    bit_agreement: float
-    l1_agreement: float
-    l2_agreement: float
+    agreement: Agreement  # INT8 against FP32
     fp32_videos_per_s: float
     int8_videos_per_s: float
 
@@ -58,11 +57,20 @@ class Int8Report:
         return self.int8_videos_per_s / self.fp32_videos_per_s
 
     def table(self) -> str:
+        same = self.agreement
         return (
-            f"INT8 vs FP32 on {self.videos} videos: bits agree {self.bit_agreement:.4f}, "
-            f"L1 {self.l1_agreement:.3f}, L2 {self.l2_agreement:.3f}; "
+            f"INT8 vs FP32 on {same.videos} videos: bits agree {same.bit_agreement:.4f}, "
+            f"L1 {same.l1_agreement:.3f}, L2 {same.l2_agreement:.3f}; "
             f"{self.fp32_videos_per_s:.1f} -> {self.int8_videos_per_s:.1f} videos/s ({self.speedup:.2f}x)"
         )
+
+    def to_json(self) -> dict:
+        return {
+            **self.agreement.to_json(),
+            "fp32_videos_per_s": self.fp32_videos_per_s,
+            "int8_videos_per_s": self.int8_videos_per_s,
+            "speedup": self.speedup,
+        }
 
 
 def compare_int8(fp32_path: Path, int8_path: Path, frames: np.ndarray, batch: int = 8) -> tuple[Int8Report, dict]:
@@ -75,13 +83,21 @@ def compare_int8(fp32_path: Path, int8_path: Path, frames: np.ndarray, batch: in
         parts = [runner.run(frames[start : start + batch]) for start in range(0, len(frames), batch)]
         speed[name] = len(frames) / (time.perf_counter() - started)
         outputs[name] = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-    fp32, int8 = outputs["fp32"], outputs["int8"]
-    report = Int8Report(
-        videos=len(frames),
-        bit_agreement=float((unpack_bits(fp32["code"]) == unpack_bits(int8["code"])).mean()),
-        l1_agreement=float((fp32["l1_id"] == int8["l1_id"]).mean()),
-        l2_agreement=float((fp32["l2_id"] == int8["l2_id"]).mean()),
-        fp32_videos_per_s=speed["fp32"],
-        int8_videos_per_s=speed["int8"],
-    )
+    report = Int8Report(compare_outputs(outputs["fp32"], outputs["int8"]), speed["fp32"], speed["int8"])
     return report, outputs
+
+
+def retrieval_map(
+    outputs: dict[str, dict[str, np.ndarray]], mask: CategoryMask, query_labels: np.ndarray, database_labels: np.ndarray
+) -> dict[str, float]:
+    """mAP of each model's own codes (``outputs`` by precision, query videos first, then the database), plain
+    and masked: what quantisation costs in retrieval, beside what it costs in bits."""
+    count, figures = len(query_labels), {}
+    for precision, out in outputs.items():
+        codes = out["code"]
+        masks = mask.for_queries(out["l1_id"][:count], out["l2_id"][:count])
+        for name, query_masks in (("hamming", None), ("masked", masks)):
+            distances = distance_matrix(codes[:count], codes[count:], query_masks)
+            metrics = retrieval_metrics(distances, query_labels, database_labels, mask.code_bits)
+            figures[f"{precision}_{name}"] = metrics.mean_average_precision
+    return figures

@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 
 from deephash.cli.common import add_model_option, model_dir
-from deephash.triton.server import DEFAULT_REPOSITORY, TritonServer
+from export.triton_repository import DEFAULT_REPOSITORY
+from serving.triton_server import TritonServer, TritonServerConfig
 
 
 def add_parser(subparsers) -> None:
@@ -17,11 +18,16 @@ def add_parser(subparsers) -> None:
         description="Start the bundled tritonserver on the repository, wait until it is ready, print its "
         "endpoints, and stop it cleanly on Ctrl-C or SIGTERM.",
     )
-    parser.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    parser.add_argument(
+        "--repository",
+        type=Path,
+        default=DEFAULT_REPOSITORY,
+        help="model repository (default: the committed CPU flavour)",
+    )
     add_model_option(parser)
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port on 127.0.0.1")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port on 127.0.0.1")
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port")
     parser.add_argument("--log", type=Path, help="write the server log here")
     parser.set_defaults(run=run)
 
@@ -29,9 +35,15 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = TritonServer(
-        args.repository, model_dir(args), args.http_port, args.grpc_port, args.metrics_port, log_file=args.log
+    config = TritonServerConfig(
+        repository=args.repository,
+        model_dir=model_dir(args),
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        log_file=args.log,
     )
+    server = TritonServer(config)
     with server:
         print(f"Triton ready: gRPC {server.grpc_url}, HTTP {server.http_url}, metrics :{args.metrics_port}", flush=True)
         try:

@@ -13,17 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from deephash.data.dataset import read_split
 from deephash.data.make_dataset import DatasetPlan, make_dataset
-from deephash.evaluation import FeatureStore, evaluate_dataset, tune_mask_ratio
-from deephash.mask import CategoryMask
-from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
-from deephash.model.config import ModelConfig, Taxonomy
-from deephash.model.export import export_model_onnx
-from deephash.real_footage import build_real_footage, real_footage_recall
+from deephash.evaluation import evaluate_dataset, tune_and_save_mask
+from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metadata
+from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
+from deephash.real_footage import measure_real_footage
 from deephash.training.trainer import TrainOptions, train
+from export.onnx_model import export_model_onnx
 
-DEFAULT_MODEL_DIR = Path("artifacts/default-model")
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -34,21 +31,9 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
     return root
 
 
-def tune_and_save_mask(model_dir: Path, dataset_root: Path, cache_dir: Path) -> CategoryMask:
-    """Choose r on the val split, write ``mask.npz`` and record the scores in metadata."""
-    model = load_model(model_dir)
-    val = read_split(dataset_root, "val", model.config.taxonomy)
-    features = FeatureStore(model, cache_dir).features("val", val.paths)
-    ratio, scores = tune_mask_ratio(model, features, val.l2)
-    mask = CategoryMask.from_head(model.head, ratio)
-    mask.save(model_dir / MASK_FILE)
-    update_metadata(model_dir, {"mask": {"ratio": ratio, "val_map_by_ratio": {str(r): s for r, s in scores.items()}}})
-    return mask
-
-
 def build_model(model_dir: Path, dataset_root: Path, cache_dir: Path, code_bits: int, options: TrainOptions) -> dict:
     """Train one model of ``code_bits`` (half L1, half L2), mask it, export it, evaluate it."""
-    taxonomy = Taxonomy.load(dataset_root / "labels.json")
+    taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = ModelConfig(taxonomy=taxonomy, l1_bits=code_bits // 2, l2_bits=code_bits // 2)
     result = train(dataset_root, model_dir, config, options, cache_dir=cache_dir)
     mask = tune_and_save_mask(model_dir, dataset_root, cache_dir)
@@ -98,22 +83,6 @@ def build_default_model(
     }
     update_metadata(model_dir, {"default_build": json.loads(json.dumps(summary, default=_plain))})
     return summary
-
-
-def measure_real_footage(model_dir: Path, data_dir: Path) -> tuple[dict, list[float]]:
-    """The model's and SimHash's near-duplicate recall on real footage (see ``real_footage.py``), and the
-    baseline's recall@1 over several hyperplane draws; videos and features are reused from ``data_dir``."""
-    model = load_model(model_dir)
-    mask = CategoryMask.load(model_dir / MASK_FILE)
-    cache_dir, dataset_root = data_dir / "cache", data_dir / "synthetic"
-    store = FeatureStore(model, cache_dir)
-    distractors = np.concatenate(
-        [
-            np.asarray(store.features(split, read_split(dataset_root, split, model.config.taxonomy).paths))
-            for split in ("database", "query")
-        ]
-    )
-    return real_footage_recall(model, mask, build_real_footage(data_dir / "real"), distractors, cache_dir)
 
 
 def _real_table(real: dict) -> str:

