@@ -15,6 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "artifacts" / "default-model"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the default model are ``slow`` (``pytest -m "not slow"`` runs without it)."""
+    for item in items:
+        if "default_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def clips() -> dict[str, Path]:
     names = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,8 @@ def test_mask_tuning_and_evaluation_run_on_the_trained_model(trained, tiny_datas
     assert ratio in scores and scores[ratio] == max(scores.values())
     report = evaluate_dataset(model, CategoryMask.from_head(model.head, ratio), tiny_dataset, tmp_path)
     assert set(report.retrieval) == {"hamming", "masked", "simhash"}
-    assert 0 < report.retrieval["hamming"].mean_average_precision <= 1
+    chance = float(np.mean([(val.l2 == label).mean() for label in val.l2]))  # mAP of a random ranking, roughly
+    assert report.retrieval["masked"].mean_average_precision > chance
     assert set(report.near_duplicates["hamming"]) >= {"flip", "crop", "all"}
     assert "near-duplicate" in report.table()
     written = report.plot(tmp_path / "plots")
@@ -71,14 +74,15 @@ def test_autolabel_fills_only_unknown_labels(trained, tiny_dataset, tmp_path):
     (tmp_path / "train.csv").write_text((tmp_path / "auto.csv").read_text())
     for path in before.paths:  # the written CSV's paths are relative to the dataset
         assert path.is_file()
-    after_rows = (tmp_path / "auto.csv").read_text().splitlines()[1:]
-    after_l2 = np.array([int(row.split(",")[2]) for row in after_rows])
+    with (tmp_path / "auto.csv").open(newline="") as handle:
+        after_l2 = np.array([int(row["l2"]) for row in csv.DictReader(handle)])
     known = before.l2 >= 0
     assert np.array_equal(after_l2[known], before.l2[known])
     assert report["l2"]["filled"] == int(((before.l2 < 0) & (after_l2 >= 0)).sum())
     assert report["l2"]["still_unknown"] == int((after_l2 < 0).sum())
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_runs_and_learns(tiny_dataset, tmp_path):
     config = ModelConfig(taxonomy=Taxonomy.load(tiny_dataset / "labels.json"), backbone="mobilenetv3_small")
     result = train(tiny_dataset, tmp_path, config, TrainOptions(mode="full", epochs=3, batch_size=12))

@@ -3,6 +3,7 @@ gives the in-process codes over gRPC and HTTP; dynamic batching merges requests;
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -115,7 +116,9 @@ def test_server_down_is_a_clear_error_not_a_traceback(default_model, clips, prot
 
 def test_client_cli_prints_codes(server, clips, capsys):
     assert client_main(["hash", str(clips["carphone_pristine"]), "--url", server.grpc_url, "--json"]) == 0
-    assert len(capsys.readouterr().out.split('"code": "')[1].split('"')[0]) == 32
+    printed = json.loads(capsys.readouterr().out)
+    local = EmbeddedHasher(server.config.model_dir).hash_video(clips["carphone_pristine"])
+    assert printed["code"] == local.code_hex and printed["video"] == str(clips["carphone_pristine"])
 
 
 def test_triton_verb_serves_until_terminated(default_model, tmp_path):

@@ -1,4 +1,5 @@
-"""Training losses (the objective in ``docs/architecture.md``). Each takes binary-like vectors in [0, 1] or logits; -1 labels are ignored.
+"""Training losses (the objective in ``docs/architecture.md``). Each takes binary-like vectors in [0, 1] or
+logits; -1 labels are ignored.
 
 Distances are squared Euclidean distances summed over the L bits, so margins are in "bits": with binary
 outputs ``||a - b||^2`` equals the Hamming distance.
