@@ -170,13 +170,16 @@ def near_duplicate_recall(
     variant_targets: np.ndarray,
     variant_transforms: list[str],
     database_features: np.ndarray,
+    other_distances: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, dict[int, float]]]:
-    """Recall@1/@10 of each variant finding its original (row ``target`` of the database)."""
+    """Recall@1/@10 of each variant finding its original (row ``target`` of the database): the model's codes
+    plain and masked, SimHash, and any ``other_distances`` (name → ``[variants, database]``) given."""
     queries, database = model_codes(model, variant_features), model_codes(model, database_features)
     distances = {
         "hamming": distance_matrix(queries.codes, database.codes),
         "masked": distance_matrix(queries.codes, database.codes, mask.for_queries(queries.l1, queries.l2)),
         "simhash": simhash_distances(model, variant_features, database_features),
+        **(other_distances or {}),
     }
     transforms = list(dict.fromkeys(variant_transforms))
     names = np.array(variant_transforms)

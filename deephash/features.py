@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,7 +22,8 @@ from deephash.model.network import FrameEncoder
 from deephash.model.onnx import OnnxRunner, export_onnx
 from deephash.video import FrameSpec, sample_frames
 
-FrameLoader = Callable[[Path], np.ndarray]  # path → uint8 [N, 3, S, S]
+Item = TypeVar("Item")
+FrameLoader = Callable[[Item], np.ndarray]  # a video (its path, or an index of generated ones) → uint8 [N, 3, S, S]
 
 
 class BackboneRunner:
@@ -45,26 +47,31 @@ def sampled_frames_loader(spec: FrameSpec) -> FrameLoader:
 
 
 def extract_features(
-    paths: Sequence[Path],
+    videos: Sequence[Item],
     backbone: BackboneRunner,
     load: FrameLoader,
     batch_videos: int = 8,
     description: str = "features",
+    reduce: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``[N, T, F]`` float32 features; frames are decoded two videos ahead on a thread pool."""
+    """``[N, T, F]`` float32 features (or what ``reduce`` makes of each batch's); frames are decoded two videos
+    ahead on a thread pool."""
     outputs: list[np.ndarray] = []
-    with ThreadPoolExecutor(max_workers=2) as pool, tqdm(total=len(paths), desc=description, unit="video") as progress:
-        pending = pool.map(load, paths)
+
+    def run(batch: list[np.ndarray]) -> None:
+        features = backbone(np.stack(batch))
+        outputs.append(reduce(features) if reduce is not None else features)
+        progress.update(len(batch))
+
+    with ThreadPoolExecutor(max_workers=2) as pool, tqdm(total=len(videos), desc=description, unit="video") as progress:
         batch: list[np.ndarray] = []
-        for frames in pending:
+        for frames in pool.map(load, videos):
             batch.append(frames)
             if len(batch) == batch_videos:
-                outputs.append(backbone(np.stack(batch)))
-                progress.update(len(batch))
+                run(batch)
                 batch = []
         if batch:
-            outputs.append(backbone(np.stack(batch)))
-            progress.update(len(batch))
+            run(batch)
     if not outputs:
         return np.zeros((0, 0, backbone.output_dim), dtype=np.float32)
     return np.concatenate(outputs)

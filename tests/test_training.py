@@ -29,8 +29,8 @@ def test_short_training_run_lowers_the_loss(trained):
     _, result = trained
     first = np.mean([epoch["loss"] for epoch in result.history[:3]])
     last = np.mean([epoch["loss"] for epoch in result.history[-3:]])
-    assert last < 0.7 * first
-    assert result.history[-1]["l1"] < result.history[0]["l1"]
+    assert last < 0.9 * first  # the instance and intra-pair terms are bounded by the fixed anchors
+    assert result.history[-1]["l1"] < 0.6 * result.history[0]["l1"]  # the categories are learnt
 
 
 def test_resume_continues_from_the_checkpoint(trained, tiny_dataset):

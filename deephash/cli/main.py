@@ -17,12 +17,13 @@ from deephash.cli import (
     evaluate_cmd,
     hash_cmd,
     index_cmd,
+    instance_cmd,
     mask_cmd,
     train_cmd,
 )
 from deephash.errors import DeepHashError
 
-VERBS = (hash_cmd, dataset_cmd, train_cmd, mask_cmd, evaluate_cmd, index_cmd, autolabel_cmd)
+VERBS = (hash_cmd, dataset_cmd, instance_cmd, train_cmd, mask_cmd, evaluate_cmd, index_cmd, autolabel_cmd)
 VERB_ENTRY_POINTS = "deephash.verbs"
 
 

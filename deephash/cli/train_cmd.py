@@ -7,6 +7,7 @@ from pathlib import Path
 
 from deephash.model.backbones import BACKBONES
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
+from deephash.training.instance import Projection
 from deephash.training.objective import LossWeights
 from deephash.training.trainer import TrainOptions, train
 
@@ -54,6 +55,9 @@ def add_parser(subparsers) -> None:
         default=defaults.augment_views,
         help="edited copies per video in the feature cache (heads mode)",
     )
+    parser.add_argument(
+        "--instance", type=Path, help="projection from `deephash train-instance` for the anchors (heads mode)"
+    )
     parser.add_argument("--freeze-backbone", action="store_true", help="full mode: keep backbone weights")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     for name in ("intra", "triplet", "instance"):
@@ -97,7 +101,8 @@ def run(args) -> int:
         resume=args.resume,
         weights=weights,
     )
-    result = train(args.dataset, args.out, config, options)
+    instance = Projection.load(args.instance) if args.instance is not None else None
+    result = train(args.dataset, args.out, config, options, instance=instance)
     last = result.history[-1] if result.history else {}
     print(
         f"trained {len(result.history)} epochs in {result.seconds:.0f} s "

@@ -1,16 +1,15 @@
 """Procedural video classes for a synthetic two-level dataset (real MP4 files, made with PyAV).
 
 Four visually distinct L1 groups of three L2 classes each; every video draws its own colours, speeds,
-sizes, counts and (for the natural group) which image and which window of it moves across the frame, so
-no two videos of a class are alike. One extra label dimension, ``palette`` (warm / cool), comes from the
-drawn colours.
+sizes, counts and (for the scene group) which procedural canvas and which window of it moves across the
+frame, so no two videos of a class are alike. No real photo is used: those are evaluation footage. One extra
+label dimension, ``palette`` (warm / cool), comes from the drawn colours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -167,19 +166,6 @@ def _noise_blobs(rng: np.random.Generator, count: int, colours: np.ndarray) -> l
     return frames
 
 
-@cache
-def photo_rgb(name: str) -> np.ndarray:
-    """A photo shipped with scikit-image as ``uint8 [H, W, 3]``."""
-    from skimage import data
-
-    image = np.asarray(getattr(data, name)())
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3])
-
-
 def pan_frames(
     photo: np.ndarray,
     rng: np.random.Generator,
@@ -204,12 +190,17 @@ def pan_frames(
     return frames
 
 
-def _photo_pan(names: tuple[str, ...]) -> Generator:
-    """Natural-photo class: one of ``names`` panned, tinted towards the palette."""
+def _canvas_pan(generator: str) -> Generator:
+    """Scene class: a camera panning over a procedural canvas of one kind, tinted towards the palette.
+
+    Procedural, not photographic: real photos are evaluation footage and never training data.
+    """
 
     def render(rng: np.random.Generator, count: int, colours: np.ndarray) -> list[np.ndarray]:
-        photo = photo_rgb(names[int(rng.integers(len(names)))])
-        return pan_frames(photo, rng, count, tint=colours[0] / 255.0 * 0.3 + 0.7)
+        from deephash.data.procedural import GENERATORS
+
+        canvas = GENERATORS[generator](rng, 2 * HEIGHT, 2 * WIDTH)
+        return pan_frames(canvas, rng, count, tint=colours[0] / 255.0 * 0.3 + 0.7)
 
     return render
 
@@ -224,9 +215,9 @@ CLASSES: tuple[VideoClass, ...] = (
     VideoClass("field", "radial_glow", _radial),
     VideoClass("field", "plasma", _plasma),
     VideoClass("field", "noise_clouds", _noise_blobs),
-    VideoClass("nature", "animals", _photo_pan(("chelsea", "cat"))),
-    VideoClass("nature", "objects", _photo_pan(("coffee", "rocket"))),
-    VideoClass("nature", "people", _photo_pan(("astronaut",))),
+    VideoClass("scene", "leaves", _canvas_pan("dead_leaves")),
+    VideoClass("scene", "lettering", _canvas_pan("text")),
+    VideoClass("scene", "shapes", _canvas_pan("shapes_scene")),
 )
 
 PALETTES = ("warm", "cool")

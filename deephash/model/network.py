@@ -6,8 +6,9 @@ Python control flow, so the whole cascade is one static graph that exports to ON
 Each frame's features are the backbone map's global average followed by its regional GeM descriptor
 (``pooling.py``). The learned cascade reads the global averages; every bit's pre-activation is an *anchor*
 plus the cascade's output squashed into ``±learned_reach`` and scaled by the *trust* in the L1 prediction.
-The anchors are SimHash of the video's mean regional descriptor (centred, on fixed random hyperplanes), so
-the code starts as an instance-level hash, and training corrects the bits whose anchor lies near the
+The anchors are the instance stage's projection of the video's mean regional descriptor (learned without
+labels on generated footage to keep edited copies together, ``training/instance.py``), so the code starts as
+an instance-level hash, and training corrects the bits whose anchor lies near the
 threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far from the
 threshold keep the instance detail that a few hundred synthetic training videos cannot teach: unbounded
 heads without anchors collapsed videos of a category together and lost near-duplicate recall on footage
@@ -64,12 +65,13 @@ class CascadeHead(nn.Module):
         self.feature_dim, self.l1_bits = feature_dim, config.l1_bits
         self.reach, self.anchor_gain = config.learned_reach, config.anchor_gain
         self.trust_from, self.trust_full = config.trust_from, config.trust_full
-        # Running mean and variance of the mean regional descriptor: centre and scale of the anchors.
-        # Cumulative (momentum None), not the last few batches: the centre decides bits, so it must not
-        # depend on which batches happened to come last.
-        self.regional_norm = nn.BatchNorm1d(regional_dim, affine=False, momentum=None)
+        # The instance projection (training/instance.py): centre and planes applied to the L2-normalised mean
+        # regional descriptor, and the anchors' typical spread. Until a projection is set, SimHash planes
+        # around the origin; fixed buffers, never trained by the cascade's losses.
         planes = hyperplanes(regional_dim, config.code_bits) / np.sqrt(regional_dim)
-        self.register_buffer("anchor_planes", torch.from_numpy(planes).float())
+        self.register_buffer("instance_centre", torch.zeros(regional_dim))
+        self.register_buffer("instance_planes", torch.from_numpy(planes).float())
+        self.register_buffer("instance_spread", torch.ones(()))
         self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
         # The learned offsets also see the standardised fused features directly, beside the FC path; the L2
         # part of that map is shared by all groups, so a video whose L1 prediction flips under an edit
@@ -105,17 +107,23 @@ class CascadeHead(nn.Module):
         """The learned frame weights w_1..w_T (softmax-normalised, so they sum to one)."""
         return torch.softmax(self.frame_logits, dim=0)
 
-    def anchors(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` SimHash pre-activations of the centred mean regional descriptor on fixed hyperplanes.
+    def set_instance_projection(self, centre: np.ndarray, planes: np.ndarray, regional: np.ndarray) -> None:
+        """Install the instance stage's projection; ``regional`` (mean regional descriptors of training videos)
+        sets the anchors' scale, so that their spread is about ``anchor_gain`` (a scalar: no bit changes)."""
+        self.instance_centre.copy_(torch.as_tensor(centre, dtype=torch.float32))
+        self.instance_planes.copy_(torch.as_tensor(planes, dtype=torch.float32))
+        self.instance_spread.fill_(1.0)
+        with torch.no_grad():
+            scores = self._instance_scores(torch.as_tensor(np.asarray(regional), dtype=torch.float32))
+        self.instance_spread.fill_(float(scores.std()))
 
-        Divided by the descriptor's typical spread (a scalar, so no bit changes), the anchors have a spread
-        of about ``anchor_gain`` whatever the backbone's feature scale.
-        """
-        regional = features[..., self.feature_dim :].mean(dim=1)
-        if self.training:
-            self.regional_norm(regional.detach())  # only to update the running statistics
-        spread = self.regional_norm.running_var.mean().sqrt()
-        return (regional - self.regional_norm.running_mean) @ self.anchor_planes * (self.anchor_gain / spread)
+    def _instance_scores(self, regional: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(regional, dim=1) - self.instance_centre) @ self.instance_planes / self.instance_spread
+
+    def anchors(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, L]`` pre-activations of the instance bits: the projection of the video's mean regional
+        descriptor, scaled to a spread of about ``anchor_gain``."""
+        return self._instance_scores(features[..., self.feature_dim :].mean(dim=1)) * self.anchor_gain
 
     def _offset(self, learned: torch.Tensor) -> torch.Tensor:
         """A head's output squashed into ``±learned_reach``."""

@@ -29,6 +29,7 @@ from deephash.features import BackboneRunner, cached_array, encoder_digest, extr
 from deephash.model.artifacts import save_model
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
+from deephash.training.instance import Projection, normalise
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
 from deephash.video import FrameSpec, sample_frames
 
@@ -139,11 +140,13 @@ def train(
     config: ModelConfig | None = None,
     options: TrainOptions = TrainOptions(),
     cache_dir: Path | None = None,
+    instance: Projection | None = None,
 ) -> TrainResult:
     """Train on ``train.csv`` of the dataset and write the model folder ``out_dir``.
 
     ``cache_dir`` holds cached backbone features (default ``out_dir/cache``); models of other code
-    lengths trained on the same data and backbone share it.
+    lengths trained on the same data and backbone share it. ``instance``: the instance stage's projection
+    for the anchors (heads mode); without one, SimHash planes around the training videos' mean.
     """
     if options.mode not in ("heads", "full"):
         raise DatasetError(f"unknown training mode {options.mode!r} (heads or full)")
@@ -161,6 +164,7 @@ def train(
         cache = (cache_dir or out_dir / "cache") / "train_features.npy"
         features = _cached_features(split, model, options, cache)
         feature_seconds = time.monotonic() - started
+        _install_instance_projection(model, features, instance)
         parameters = [{"params": model.head.parameters(), "lr": options.lr}]
     else:
         features = None
@@ -238,6 +242,15 @@ def train(
     )
     save_model(model, out_dir, {"training": {"options": _jsonable(options), **asdict(result)}})
     return result
+
+
+def _install_instance_projection(model: DeepHashNet, features: np.ndarray, instance: Projection | None) -> None:
+    """Anchors from ``instance``, scaled on the training videos' mean regional descriptors."""
+    head = model.head
+    regional = np.asarray(features[:, 0, :, head.feature_dim :], dtype=np.float32).mean(axis=1)
+    if instance is None:
+        instance = Projection(normalise(regional).mean(axis=0), head.instance_planes.numpy())
+    head.set_instance_projection(instance.centre, instance.planes, regional)
 
 
 def _full_batches(

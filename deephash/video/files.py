@@ -6,10 +6,12 @@ frame to make edited copies of short clips.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -51,7 +53,7 @@ def _read_audio(path: Path) -> tuple[np.ndarray | None, int | None]:
 
 
 def write_video(
-    path: Path,
+    path: Path | BinaryIO,
     frames: Iterable[np.ndarray],
     fps: float,
     *,
@@ -63,12 +65,15 @@ def write_video(
     audio_codec: str = "aac",
     audio_bitrate: int = 96_000,
 ) -> Path:
-    """Encode RGB frames (even sides) to ``path`` with PyAV; optional stereo float audio."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Encode RGB frames (even sides) to ``path`` (a file, or an in-memory MP4) with PyAV; optional stereo
+    float audio."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     frames = iter(frames)
     first = next(frames)
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), mode="w") as container:
+    target = {"file": str(path)} if isinstance(path, Path) else {"file": path, "format": "mp4"}
+    with av.open(**target, mode="w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = first.shape[1], first.shape[0]
         stream.pix_fmt = "yuv420p"
@@ -103,3 +108,11 @@ def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> Non
         frame.sample_rate = sample_rate
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))
+
+
+def encode_video(frames: Iterable[np.ndarray], fps: float, crf: int = 23) -> bytes:
+    """Frames as the bytes of an H.264 MP4 (training views then go through the same decoder and sampler as
+    uploads)."""
+    buffer = io.BytesIO()
+    write_video(buffer, frames, fps, crf=crf)
+    return buffer.getvalue()

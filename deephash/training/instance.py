@@ -1,0 +1,206 @@
+"""The instance stage: from a frozen descriptor to bits that survive edits, learned without labels.
+
+Input: each video's regional descriptor (the backbone's regional GeM, averaged over frames), L2-normalised.
+Output: a projection ``bits = sign((x - centre) @ planes)``: the "anchors" the cascade's heads then move by a
+bounded amount. Fitted on generated footage only (:mod:`deephash.training.instance_data`); real footage is
+held out for evaluation.
+
+Classic similarity-preserving quantisers are kept as baselines that the learned projection must beat:
+
+* ``pca``: the top principal directions, sign of the projection;
+* ``pca_itq``: the same, rotated by iterative quantisation (Gong & Lazebnik 2011) to lose less in the sign;
+* ``whitened_itq``: learned discriminative whitening first (Radenović et al. 2018): directions along which
+  edited views of one video differ are shrunk, then PCA and ITQ;
+* ``learned``: a linear projection trained from ``whitened_itq`` with InfoNCE between views (every other video
+  of the batch a negative; SSCD's recipe), a KoLeo term that spreads codes over the space, a quantisation
+  term that pulls relaxed bits to ±1, and a balance term (each bit ~50 % ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from deephash.errors import ModelError
+
+INSTANCE_FILE = "instance.npz"  # the projection in a model folder (also inside weights.pt, as buffers)
+PRE_PCA_DIM = 512  # whitening and ITQ work in this many dimensions; the descriptor has thousands
+
+
+@dataclass(frozen=True)
+class Projection:
+    """``bits = ((x / |x|) - centre) @ planes >= 0`` for a descriptor ``x``."""
+
+    centre: np.ndarray  # float32 [D]
+    planes: np.ndarray  # float32 [D, L]
+
+    def scores(self, descriptors: np.ndarray) -> np.ndarray:
+        return (normalise(descriptors) - self.centre) @ self.planes
+
+    def bits(self, descriptors: np.ndarray) -> np.ndarray:
+        return self.scores(descriptors) >= 0
+
+    def save(self, path: Path) -> None:
+        np.savez(path, centre=self.centre, planes=self.planes)
+
+    @classmethod
+    def load(cls, path: Path) -> Projection:
+        if not Path(path).is_file():
+            raise ModelError(f"no instance projection at {path}; make one with `deephash train-instance`")
+        with np.load(path) as data:
+            return cls(data["centre"].astype(np.float32), data["planes"].astype(np.float32))
+
+
+@dataclass(frozen=True)
+class InstanceOptions:
+    code_bits: int = 128
+    epochs: int = 40
+    batch_size: int = 512
+    lr: float = 1e-3
+    temperature: float = 0.1
+    sharpness: float = 3.0  # relaxed bit = tanh(sharpness * score / score spread)
+    koleo_weight: float = 0.05
+    quantisation_weight: float = 0.1
+    balance_weight: float = 0.1
+    whitening_shrinkage: float = 0.1  # ridge added to the intra-pair covariance, as a share of its mean eigenvalue
+    seed: int = 0
+
+
+def normalise(descriptors: np.ndarray) -> np.ndarray:
+    descriptors = np.asarray(descriptors, dtype=np.float32)
+    return descriptors / np.maximum(np.linalg.norm(descriptors, axis=-1, keepdims=True), 1e-12)
+
+
+def _pca(centred: np.ndarray, dims: int) -> np.ndarray:
+    """``[D, dims]`` principal directions of row vectors (already centred)."""
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[:dims].T.astype(np.float32)
+
+
+def itq_rotation(projected: np.ndarray, iterations: int = 50, seed: int = 0) -> np.ndarray:
+    """Orthogonal ``[L, L]`` rotation that minimises the quantisation loss ``|B - V R|^2`` (ITQ)."""
+    dims = projected.shape[1]
+    rotation, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dims, dims)))
+    for _ in range(iterations):
+        codes = np.sign(projected @ rotation)
+        u, _, vt = np.linalg.svd(codes.T @ projected)
+        rotation = (u @ vt).T
+    return rotation.astype(np.float32)
+
+
+def fit_pca(views: np.ndarray, bits: int) -> Projection:
+    """``views`` float ``[N, V, D]`` (only view 0, the unedited one, is used)."""
+    x = normalise(views[:, 0])
+    centre = x.mean(axis=0)
+    return Projection(centre, _pca(x - centre, bits))
+
+
+def fit_pca_itq(views: np.ndarray, bits: int, seed: int = 0) -> Projection:
+    pca = fit_pca(views, bits)
+    return Projection(pca.centre, pca.planes @ itq_rotation(pca.scores(views[:, 0]), seed=seed))
+
+
+def fit_whitened_itq(views: np.ndarray, bits: int, shrinkage: float = 0.1, seed: int = 0) -> Projection:
+    """PCA to :data:`PRE_PCA_DIM`, whitening of the differences between views of one video, PCA, ITQ."""
+    x = normalise(views)
+    centre = x[:, 0].mean(axis=0)
+    reduce = _pca(x[:, 0] - centre, min(PRE_PCA_DIM, x.shape[-1], len(x)))
+    reduced = (x - centre) @ reduce  # [N, V, P]
+    differences = (reduced[:, 1:] - reduced[:, :1]).reshape(-1, reduced.shape[-1])
+    within = differences.T @ differences / len(differences)
+    values, vectors = np.linalg.eigh(within)
+    values = values + shrinkage * values.mean()
+    whiten = (vectors / np.sqrt(values)) @ vectors.T
+    whitened = reduced[:, 0] @ whiten
+    directions = _pca(whitened - whitened.mean(axis=0), bits)
+    planes = reduce @ whiten @ directions
+    return Projection(centre, planes @ itq_rotation(reduced[:, 0] @ whiten @ directions, seed=seed))
+
+
+def _koleo(codes: torch.Tensor) -> torch.Tensor:
+    """Kozachenko–Leonenko entropy estimate (negated): large when some code has a close neighbour."""
+    unit = F.normalize(codes, dim=1)
+    similarity = unit @ unit.T
+    similarity.fill_diagonal_(-2.0)
+    nearest = (2 - 2 * similarity.max(dim=1).values).clamp(min=1e-8).sqrt()
+    return -torch.log(nearest).mean()
+
+
+def train_projection(
+    views: np.ndarray, options: InstanceOptions, start: Projection
+) -> tuple[Projection, list[dict[str, float]]]:
+    """Fine-tune ``start``'s planes on the views (``[N, V, D]``) with the objective of the module docstring."""
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    x = torch.from_numpy(normalise(views) - start.centre)
+    planes = torch.nn.Parameter(torch.from_numpy(start.planes.copy()))
+    spread = float((x[:, 0] @ planes).detach().std())
+    optimizer = torch.optim.Adam([planes], lr=options.lr * spread / max(float(planes.abs().mean()), 1e-12))
+    history = []
+    count, view_count = x.shape[0], x.shape[1]
+    for epoch in range(options.epochs):
+        order = rng.permutation(count)
+        totals: dict[str, float] = {}
+        steps = 0
+        for begin in range(0, count - 1, options.batch_size):
+            rows = torch.from_numpy(order[begin : begin + options.batch_size])
+            if len(rows) < 2:
+                continue
+            first, second = rng.choice(view_count, size=2, replace=False)
+            a = torch.tanh(options.sharpness * (x[rows, int(first)] @ planes) / spread)
+            b = torch.tanh(options.sharpness * (x[rows, int(second)] @ planes) / spread)
+            logits = (F.normalize(a, dim=1) @ F.normalize(b, dim=1).T) / options.temperature
+            targets = torch.arange(len(rows))
+            parts = {
+                "infonce": (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2,
+                "koleo": (_koleo(a) + _koleo(b)) / 2,
+                "quantisation": ((1 - a.abs()).mean() + (1 - b.abs()).mean()) / 2,
+                "balance": (a.mean(dim=0).pow(2).mean() + b.mean(dim=0).pow(2).mean()) / 2,
+            }
+            loss = (
+                parts["infonce"]
+                + options.koleo_weight * parts["koleo"]
+                + options.quantisation_weight * parts["quantisation"]
+                + options.balance_weight * parts["balance"]
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            for name, value in {"loss": loss, **parts}.items():
+                totals[name] = totals.get(name, 0.0) + float(value.detach())
+            steps += 1
+        history.append({"epoch": epoch, **{name: value / max(steps, 1) for name, value in totals.items()}})
+    return Projection(start.centre, planes.detach().numpy().astype(np.float32)), history
+
+
+def view_recall(projection: Projection, views: np.ndarray) -> float:
+    """Held-out recall@1 on generated footage: each edited view finds its own video's unedited view among all
+    unedited views (Hamming distance, ties counted fairly)."""
+    from deephash.codes import pack_bits
+    from deephash.metrics import distance_matrix, recall_at
+
+    database = pack_bits(projection.bits(views[:, 0]))
+    queries = pack_bits(projection.bits(views[:, 1:].reshape(-1, views.shape[-1])))
+    targets = np.repeat(np.arange(len(views)), views.shape[1] - 1)
+    return recall_at(distance_matrix(queries, database), targets)[1]
+
+
+BASELINES = {"pca": fit_pca, "pca_itq": fit_pca_itq}
+
+
+def fit_instance_stage(
+    views: np.ndarray, options: InstanceOptions, held_out: int
+) -> tuple[Projection, dict[str, float], list[dict[str, float]]]:
+    """Every quantiser fitted on all but the last ``held_out`` videos; the learned projection, and the held-out
+    recall@1 of each (the learned one must beat the fitted baselines here before it is used)."""
+    train, test = views[:-held_out], views[-held_out:]
+    bits = options.code_bits
+    fitted = {name: fit(train, bits) for name, fit in BASELINES.items()}
+    fitted["whitened_itq"] = fit_whitened_itq(train, bits, options.whitening_shrinkage, options.seed)
+    fitted["learned"], history = train_projection(train, options, fitted["whitened_itq"])
+    recall = {name: view_recall(projection, test) for name, projection in fitted.items()}
+    return fitted["learned"], recall, history

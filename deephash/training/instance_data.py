@@ -1,0 +1,65 @@
+"""Training material for the instance stage: generated videos, each seen through several edited views.
+
+Nothing here is real footage: the videos are procedural (:mod:`deephash.data.procedural`) and the edits are the
+families of :mod:`deephash.data.families`. Every view is encoded to an MP4 in memory and sampled by the same
+sampler as an upload, so training sees exactly the bytes serving sees. What the stage learns from is the
+backbone's regional descriptor of each view, averaged over its frames, computed once and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deephash.data.families import Clip, random_edits
+from deephash.data.procedural import procedural_image, procedural_video
+from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
+from deephash.model.network import FrameEncoder
+from deephash.video import FrameSpec, sample_frames
+from deephash.video.files import encode_video
+
+# (height, width) of generated videos: landscape, portrait and square, as uploads come
+SIZES = ((144, 256), (256, 144), (192, 192), (180, 240), (240, 180))
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    videos: int = 2000
+    views: int = 3  # view 0 is the video as uploaded; the others carry one to three random edits
+    frames: int = 24  # frames per generated video
+    fps: float = 12.0
+    seed: int = 0
+
+
+def render_views(index: int, plan: StreamPlan, spec: FrameSpec) -> np.ndarray:
+    """uint8 ``[views * T, 3, S, S]``: the sampled frames of every view of generated video ``index``."""
+    rng = np.random.default_rng((plan.seed, index))
+    height, width = SIZES[int(rng.integers(len(SIZES)))]
+    clip = Clip(procedural_video(rng, plan.frames, height, width), plan.fps)
+    views = []
+    for view in range(plan.views):
+        edited = clip if view == 0 else random_edits(rng, clip.size, procedural_image)(clip)
+        views.append(sample_frames(encode_video(edited.frames, edited.fps), spec).frames)
+    return np.concatenate(views)
+
+
+def view_descriptors(encoder: FrameEncoder, plan: StreamPlan, spec: FrameSpec, cache: Path) -> np.ndarray:
+    """float16 ``[videos, views, regional_dim]``: each view's regional descriptor, averaged over its frames."""
+    key = {"plan": asdict(plan), "spec": asdict(spec), "encoder": encoder_digest(encoder)}
+
+    def compute() -> np.ndarray:
+        def per_view(features: np.ndarray) -> np.ndarray:  # [B, V*T, F] → [B, V, regional]
+            regional = features[..., encoder.feature_dim :]
+            return regional.reshape(len(features), plan.views, spec.count, -1).mean(axis=2).astype(np.float16)
+
+        return extract_features(
+            range(plan.videos),
+            BackboneRunner(encoder, spec.size),
+            lambda index: render_views(index, plan, spec),
+            description="instance views",
+            reduce=per_view,
+        )
+
+    return cached_array(cache, key, compute)
