@@ -28,6 +28,7 @@ from deephash.metrics import (
 )
 from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
 from deephash.model.network import DeepHashNet
+from deephash.video import SAMPLER_VERSION
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,12 @@ class FeatureStore:
 
     def features(self, name: str, paths: list[Path]) -> np.ndarray:
         config = self.model.config
-        key = {"paths": [str(path) for path in paths], "encoder": self.digest, "frames": config.num_frames}
+        key = {
+            "paths": [str(path) for path in paths],
+            "encoder": self.digest,
+            "frames": config.num_frames,
+            "sampler": SAMPLER_VERSION,
+        }
 
         def compute() -> np.ndarray:
             if self._backbone is None:

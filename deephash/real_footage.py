@@ -159,3 +159,13 @@ def measure_real_footage(
     )
     footage = build_real_footage(data_dir / "real")
     return real_footage_recall(model, mask, footage, distractors, cache_dir, generated_views)
+
+
+def real_footage_table(real: dict) -> str:
+    """Recall@1 per family (columns) and method (rows), as printed by the build and `deephash evaluate`."""
+    transforms = list(real["hamming"])
+    lines = ["real-footage near-duplicate recall@1 (unseen clips and photos)"]
+    lines.append(f"{'method':<14}" + "".join(f"{name[:12]:>13}" for name in transforms))
+    for method, per in real.items():
+        lines.append(f"{method:<14}" + "".join(f"{per[name][1]:>13.3f}" for name in transforms))
+    return "\n".join(lines)

@@ -18,7 +18,7 @@ from deephash.evaluation import evaluate_dataset, tune_and_save_mask
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metadata
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import FrameEncoder
-from deephash.real_footage import measure_real_footage
+from deephash.real_footage import measure_real_footage, real_footage_table
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, Projection, fit_instance_stage
 from deephash.training.instance_data import StreamPlan, view_descriptors
 from deephash.training.trainer import TrainOptions, train
@@ -38,7 +38,8 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
 def instance_stage(views: np.ndarray, code_bits: int, held_out: int) -> tuple[Projection, dict]:
     """The learned projection of ``code_bits`` and the held-out recall of it and of the fitted baselines."""
     projection, recall, history = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out)
-    print(f"instance stage, {code_bits} bits, held-out generated recall@1: " + _figures(recall))
+    figures = _figures({name: value for name, value in recall.items() if name != "chosen"})
+    print(f"instance stage, {code_bits} bits, held-out generated recall@1: {figures}; using {recall['chosen']}")
     return projection, {"held_out_recall": recall, "final_epoch": history[-1] if history else {}}
 
 
@@ -101,7 +102,7 @@ def build_default_model(
         folder = data_dir / "models" / f"{bits}bit"
         summaries[bits] = build_model(folder, dataset_root, cache_dir, bits, replace(options), views, held_out)
     real, baseline_draws = measure_real_footage(model_dir, data_dir, views[:-held_out])
-    print(_real_table(real))
+    print(real_footage_table(real))
     print(
         f"SimHash recall@1 over {len(baseline_draws)} hyperplane draws: mean {np.mean(baseline_draws):.3f}, "
         f"min {min(baseline_draws):.3f}, max {max(baseline_draws):.3f}"
@@ -120,15 +121,6 @@ def build_default_model(
 
 def _figures(values: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.3f}" for name, value in values.items())
-
-
-def _real_table(real: dict) -> str:
-    transforms = list(real["hamming"])
-    lines = ["real-footage near-duplicate recall@1 (unseen clips and photos)"]
-    lines.append(f"{'method':<10}" + "".join(f"{name[:12]:>13}" for name in transforms))
-    for method, per in real.items():
-        lines.append(f"{method:<10}" + "".join(f"{per[name][1]:>13.3f}" for name in transforms))
-    return "\n".join(lines)
 
 
 def _plain(value: object) -> object:

@@ -149,3 +149,19 @@ def test_errors_share_one_root(tmp_path: Path):
     (tmp_path / "x.mp4").write_bytes(b"\x00" * 10)
     with pytest.raises(DeepHashError):
         sample_frames(tmp_path / "x.mp4")
+
+
+def test_a_video_inside_still_content_is_cropped_to_its_active_region(clips, tmp_path):
+    """Picture-in-picture over a still backdrop: the sampler finds the inset and gives the inset's frames."""
+    from deephash.data.families import Clip
+    from deephash.data.families.spatial import PictureInPicture
+    from deephash.video.files import read_video, write_video
+
+    video = read_video(clips["bikes"])
+    backdrop = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    inset = PictureInPicture(scale=0.5, x=0.8, y=0.2, backdrop=backdrop)(Clip(video.frames, video.fps))
+    path = write_video(tmp_path / "pip.mp4", inset.frames, inset.fps)
+    region = sample_frames(path).region
+    assert not region.whole
+    assert 0.4 < region.right - region.left < 0.6 and region.left > 0.3  # the inset, not the backdrop
+    assert sample_frames(clips["bikes"]).region.whole  # a video that moves everywhere keeps its picture

@@ -50,6 +50,7 @@ def run(args) -> int:
     report = {"plan": asdict(plan), "options": asdict(options), "held_out_recall": recall, "history": history}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     for name, value in recall.items():
-        print(f"{name:<14} held-out recall@1 {value:.3f}")
-    print(f"wrote {args.out}")
+        if name != "chosen":
+            print(f"{name:<14} held-out recall@1 {value:.3f}")
+    print(f"wrote {args.out} ({recall['chosen']}, the best on held-out generated videos)")
     return 0

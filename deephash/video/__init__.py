@@ -3,6 +3,7 @@
 from deephash.video.frames import (
     DEFAULT_FRAME_SIZE,
     DEFAULT_NUM_FRAMES,
+    SAMPLER_VERSION,
     FrameSpec,
     SampledFrames,
     VideoLimits,
@@ -15,6 +16,7 @@ from deephash.video.frames import (
 __all__ = [
     "DEFAULT_FRAME_SIZE",
     "DEFAULT_NUM_FRAMES",
+    "SAMPLER_VERSION",
     "FrameSpec",
     "SampledFrames",
     "VideoLimits",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,7 +29,9 @@ from deephash.errors import (
     NoVideoStream,
     VideoLimitExceeded,
 )
+from deephash.video.region import ANALYSIS_WIDTH, Region, active_region
 
+SAMPLER_VERSION = 2  # changes whenever the same video would give other frames (caches of features key on it)
 DEFAULT_NUM_FRAMES = 5
 DEFAULT_FRAME_SIZE = 224
 
@@ -87,6 +89,7 @@ class SampledFrames:
     duration_s: float
     width: int
     height: int
+    region: Region = Region()  # the active region the frames were cropped to (region.py)
 
     @property
     def repeated(self) -> bool:
@@ -115,14 +118,8 @@ def sample_intra_pair(
 def _take(sampled: SampledFrames, which: slice) -> SampledFrames:
     frames = sampled.frames[which]
     distinct = len({frame.tobytes() for frame in frames})
-    return SampledFrames(
-        frames=np.ascontiguousarray(frames),
-        timestamps_s=sampled.timestamps_s[which],
-        distinct_frames=distinct,
-        duration_s=sampled.duration_s,
-        width=sampled.width,
-        height=sampled.height,
-    )
+    timestamps = sampled.timestamps_s[which]
+    return replace(sampled, frames=np.ascontiguousarray(frames), timestamps_s=timestamps, distinct_frames=distinct)
 
 
 def _open(source: VideoSource, limits: VideoLimits) -> av.container.InputContainer:
@@ -194,7 +191,8 @@ def _sample(source: VideoSource, count: int, size: int, limits: VideoLimits) -> 
         frames = _frames_by_seeking(container, stream, targets, deadline) if duration > 0 else None
         if frames is None:
             frames = _frames_by_decoding(container, stream, targets, deadline)
-    images = np.stack([_square_rgb(frame, size) for frame in frames])
+    region = active_region(np.stack([_grey(frame) for frame in frames]))
+    images = np.stack([_square_rgb(frame, size, region) for frame in frames])
     distinct = len({id(frame) for frame in frames})
     return SampledFrames(
         frames=images,
@@ -203,6 +201,7 @@ def _sample(source: VideoSource, count: int, size: int, limits: VideoLimits) -> 
         duration_s=duration,
         width=width,
         height=height,
+        region=region,
     )
 
 
@@ -278,8 +277,18 @@ def _frames_by_decoding(container, stream, targets: list[float], deadline: float
     return [decoded[index] for index in picks]
 
 
-def _square_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
-    """Resize the short side to ``size`` (area filter), centre-crop, return ``uint8 [3, size, size]``."""
+def _grey(frame: av.VideoFrame) -> np.ndarray:
+    """A small grey copy of the frame, for finding its active region."""
+    height = max(2, round(frame.height * ANALYSIS_WIDTH / frame.width))
+    return frame.reformat(width=ANALYSIS_WIDTH, height=height, format="gray", interpolation="AREA").to_ndarray()
+
+
+def _square_rgb(frame: av.VideoFrame, size: int, region: Region = Region()) -> np.ndarray:
+    """Crop to ``region``, resize the short side to ``size`` (area filter), centre-crop; ``uint8 [3, size, size]``."""
+    if not region.whole:
+        rows, columns = region.pixels(frame.height, frame.width)
+        cropped = frame.to_ndarray(format="rgb24")[rows, columns]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(cropped), format="rgb24")
     scale = size / min(frame.width, frame.height)
     width = max(size, round(frame.width * scale))
     height = max(size, round(frame.height * scale))
