@@ -139,7 +139,8 @@ def train_projection(
     x = torch.from_numpy(normalise(views) - start.centre)
     planes = torch.nn.Parameter(torch.from_numpy(start.planes.copy()))
     spread = float((x[:, 0] @ planes).detach().std())
-    optimizer = torch.optim.Adam([planes], lr=options.lr * spread / max(float(planes.abs().mean()), 1e-12))
+    scale = float(planes.detach().abs().mean())
+    optimizer = torch.optim.Adam([planes], lr=options.lr * spread / max(scale, 1e-12))
     history = []
     count, view_count = x.shape[0], x.shape[1]
     for epoch in range(options.epochs):
