@@ -25,6 +25,7 @@ from deephash.catalog import Catalog, HashedUpload, Neighbour
 from deephash.codes import from_hex, to_hex
 from deephash.errors import DeepHashError, IncompatibleLibrary, RemoteError, UnknownVideoId
 from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, with_sampling_note
+from deephash.index.idmap import check_video_id
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
 from serving.embedded_model import EmbeddedModel
@@ -141,6 +142,7 @@ class DeepHashService:
     async def add(self, video_id: str, video: Video) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
+        await self._run(check_video_id, video_id)  # 400 before any work
         await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
         library = self._library()
         async with self.lock:

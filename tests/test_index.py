@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deephash.errors import IncompatibleLibrary, LibraryError, UnknownVideoId
+from deephash.errors import IncompatibleLibrary, InvalidRequest, LibraryError, UnknownVideoId
 from deephash.index import Library, masked_topk, reference_topk
 
 BITS = 128
@@ -155,6 +155,15 @@ def test_refuses_other_code_lengths_and_model_versions(library, tmp_path):
         Library.open(tmp_path / "lib", code_bits=64)
     with pytest.raises(LibraryError, match="already exists"):
         Library.create(tmp_path / "lib", BITS, "model-a")
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 257, "é" * 129, "a\x00b", "line\nbreak"])
+def test_video_ids_are_one_to_256_bytes_of_printable_utf8(library, bad):
+    code = np.zeros(16, np.uint8)
+    with pytest.raises(InvalidRequest):
+        library.add(bad, code, 0, 0)
+    assert len(library) == 0
+    assert library.add("x" * 256, code, 0, 0) == "added" and library.add("vidéo 7 ✓", code, 0, 0) == "added"
 
 
 def test_one_writer_at_a_time(library, tmp_path):

@@ -162,6 +162,9 @@ def test_errors_are_clear_and_leave_the_library_unchanged(service, clips, tmp_pa
     big = tmp_path / "big.mp4"
     big.write_bytes(clips["bigbuckbunny"].read_bytes() * 3)
     assert service.upload("add", big, video_id="big").status_code == 413
+    for bad_id in ("", "x" * 300, "a\x00b"):  # ids are 1-256 bytes of printable UTF-8
+        response = service.upload("add", clips["bikes"], video_id=bad_id)
+        assert response.status_code == 400 and "video id" in response.text, response.text
     assert service.call("get", video_id="nobody").status_code == 404
     assert service.call("remove", video_id="nobody").status_code == 404
     assert service.call("stats").json()["video"]["rows"] == before["video"]["rows"]

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deephash.errors import InvalidRequest
+
 IDS_FILE = "ids.sqlite"
 _SQLITE_VARIABLES = 900  # stay below SQLite's limit of bound parameters per statement
 
@@ -23,6 +25,22 @@ CREATE TABLE rows (key INTEGER PRIMARY KEY, shard TEXT NOT NULL, row INTEGER NOT
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta VALUES ('generation', 0);
 """
+
+
+MAX_ID_BYTES = 256
+
+
+def check_video_id(video_id: str) -> str:
+    """A video id is 1 to 256 bytes of printable UTF-8 (no control characters, no NUL): what a caller can show,
+    log and send back without escaping. Raises :class:`InvalidRequest` otherwise."""
+    if not isinstance(video_id, str) or not video_id:
+        raise InvalidRequest("a video id must be a non-empty string")
+    size = len(video_id.encode("utf-8", errors="replace"))
+    if size > MAX_ID_BYTES:
+        raise InvalidRequest(f"a video id may have at most {MAX_ID_BYTES} bytes of UTF-8, this one has {size}")
+    if not video_id.isprintable():
+        raise InvalidRequest(f"a video id must be printable text, not {video_id[:40]!r}")
+    return video_id
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deephash.errors import IncompatibleLibrary, LibraryError
-from deephash.index.idmap import RowLocation
+from deephash.index.idmap import RowLocation, check_video_id
 from deephash.index.manifest import ShardEntry
 from deephash.index.storage import SHARD_DIR, Storage
 
@@ -38,7 +38,7 @@ class _Append:
 def add_many(storage: Storage, video_ids: Sequence[str], codes: np.ndarray, l1: np.ndarray, l2: np.ndarray) -> Counter:
     """Idempotent batch insert on video id ('added', 'replaced', 'unchanged'), durable when it returns."""
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    ids = [str(video) for video in video_ids]
+    ids = [check_video_id(video) for video in video_ids]
     l1, l2 = np.asarray(l1, dtype=np.int64), np.asarray(l2, dtype=np.int64)
     if codes.ndim != 2 or codes.shape[1] != storage.manifest.code_bytes:
         raise IncompatibleLibrary(f"codes of shape {codes.shape} do not fit a {storage.manifest.code_bits}-bit library")

@@ -261,7 +261,10 @@ def _frame_time_offset(stream) -> float:
 
 def _frames_by_decoding(container, stream, targets: list[float], deadline: float) -> list:
     """Decode from the start and keep the frame nearest each target (for unseekable inputs)."""
-    container.seek(0)
+    try:
+        container.seek(0)
+    except av.error.FFmpegError as error:  # e.g. an image demuxer that cannot rewind after a failed seek
+        raise CorruptVideo(f"the input cannot be read as a video from its start: {error}") from error
     decoded = list(_decode(container, stream, deadline))
     if not decoded:
         raise NoDecodableFrames("no frame of the video stream could be decoded")
