@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     hashing.add_argument("--json", action="store_true", help="one JSON object per line")
     service = argparse.ArgumentParser(add_help=False)
     service.add_argument("--service", default="http://127.0.0.1:3000", help="URL of the deephash service")
+    service.add_argument("--token", help="bearer token (default: $DEEPHASH_TOKEN)")
     add = verbs.add_parser("add", parents=[service], help="upload a video under an id (idempotent)")
     add.add_argument("video_id")
     add.add_argument("video", type=Path)
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _service_call(args) -> object:
     from clients.service import ServiceClient
 
-    client = ServiceClient(args.service)
+    client = ServiceClient(args.service, token=args.token)
     if args.verb == "add":
         return client.add(args.video_id, args.video)
     if args.verb == "get":

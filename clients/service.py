@@ -7,6 +7,7 @@ service could not be reached) and the service's message.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,8 @@ from bentoml.exceptions import BentoMLException
 
 from deephash.errors import RemoteError
 from deephash.search_options import SearchOptions
+
+TOKEN_ENV = "DEEPHASH_TOKEN"
 
 
 class ServiceError(RemoteError):
@@ -61,10 +64,12 @@ def _message(error: BentoMLException) -> str:
 class ServiceClient:
     """Connects at once (fetching the service's schema), without waiting for readiness."""
 
-    def __init__(self, url: str = "http://127.0.0.1:3000", timeout_s: float = 120.0) -> None:
+    def __init__(self, url: str = "http://127.0.0.1:3000", timeout_s: float = 120.0, token: str | None = None) -> None:
+        """``token``: the bearer token (default ``$DEEPHASH_TOKEN``; none for an open server)."""
         self.url = url.rstrip("/")
+        token = token or os.environ.get(TOKEN_ENV) or None
         try:
-            self._client = bentoml.SyncHTTPClient(self.url, timeout=timeout_s, server_ready_timeout=0)
+            self._client = bentoml.SyncHTTPClient(self.url, timeout=timeout_s, server_ready_timeout=0, token=token)
         except (BentoMLException, httpx.HTTPError) as error:
             raise ServiceError(f"cannot reach the service at {self.url}: {error}") from error
 

@@ -14,7 +14,9 @@ import numpy as np
 from deephash.hasher import output_rows
 from deephash.model.artifacts import ONNX_FILE
 from deephash.model.onnx import OnnxRunner
-from serving.settings import SETTINGS
+from serving.settings import service_settings
+
+SETTINGS = service_settings()
 
 
 @bentoml.service(name="deephash_embedded_model", traffic={"timeout": 120})

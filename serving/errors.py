@@ -20,9 +20,12 @@ from deephash.errors import (
     UnknownVideoId,
     VideoError,
 )
+from serving.auth import Forbidden, Unauthenticated
 
 # most specific first: the first class an error is an instance of decides
 STATUS_BY_ERROR: tuple[tuple[type[DeepHashError], HTTPStatus], ...] = (
+    (Unauthenticated, HTTPStatus.UNAUTHORIZED),
+    (Forbidden, HTTPStatus.FORBIDDEN),
     (FileTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (VideoError, HTTPStatus.BAD_REQUEST),
     (InvalidRequest, HTTPStatus.BAD_REQUEST),

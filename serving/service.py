@@ -11,6 +11,7 @@ thread beside the model call.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -28,12 +29,15 @@ from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, w
 from deephash.index.idmap import check_video_id
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
+from serving.auth import TokenFile
 from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
-from serving.settings import SETTINGS
+from serving.settings import service_settings
 
+SETTINGS = service_settings()
 EMBEDDED_ATTEMPTS = 3
+logger = logging.getLogger("deephash.service")
 Video = Annotated[Path, ContentType("video/*")]
 DEFAULT_SEARCH = SearchOptions()
 
@@ -62,6 +66,12 @@ class DeepHashService:
             self.catalog_error = error
             self.catalog = Catalog(SETTINGS.model, None, limits)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
+        SETTINGS.check_access_control()
+        self.tokens = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" else None
+        if self.tokens is None:
+            logger.warning(
+                "DEEPHASH_AUTH=open: THIS SERVER ASKS NO ONE FOR A TOKEN; anyone who reaches it may add and remove"
+            )
 
     @bentoml.on_startup
     async def connect_triton(self) -> None:
@@ -83,6 +93,14 @@ class DeepHashService:
         if self.catalog_error is not None:
             return False
         return SETTINGS.triton_url is None or (self.triton is not None and await self.triton.is_ready())
+
+    def _allow(self, ctx: bentoml.Context, role: str) -> None:
+        """Refuse the call (401/403) unless its bearer token's role allows ``role``; open servers allow all."""
+        if self.tokens is not None:
+            try:
+                self.tokens.authorise(ctx.request.headers.get("authorization"), role)
+            except DeepHashError as error:
+                raise http_error(error) from error
 
     def _library(self) -> Catalog:
         if self.catalog_error is not None:
@@ -126,8 +144,9 @@ class DeepHashService:
             raise http_error(error) from error
 
     @bentoml.api
-    async def hash(self, video: Video) -> HashOut:
+    async def hash(self, ctx: bentoml.Context, video: Video) -> HashOut:
         """Hash an uploaded video: code, categories, audio code."""
+        self._allow(ctx, "read")
         hashed = await self._hash(video)
         return HashOut(
             code=hashed.video.code_hex,
@@ -139,9 +158,10 @@ class DeepHashService:
         )
 
     @bentoml.api
-    async def add(self, video_id: str, video: Video) -> AddOut:
+    async def add(self, ctx: bentoml.Context, video_id: str, video: Video) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
+        self._allow(ctx, "write")
         await self._run(check_video_id, video_id)  # 400 before any work
         await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
         library = self._library()
@@ -161,8 +181,11 @@ class DeepHashService:
         return _neighbours(found)
 
     @bentoml.api
-    async def search(self, video: Video, options: SearchOptions = DEFAULT_SEARCH) -> list[NeighbourOut]:
+    async def search(
+        self, ctx: bentoml.Context, video: Video, options: SearchOptions = DEFAULT_SEARCH
+    ) -> list[NeighbourOut]:
         """Top-k neighbours of an uploaded video (hashed, not stored)."""
+        self._allow(ctx, "read")
         hashed = await self._hash(video)
         SEARCHES.labels("video", options.modality).inc()
         code, l1, l2 = hashed.video.code, hashed.video.l1.id, hashed.video.l2.id
@@ -170,23 +193,28 @@ class DeepHashService:
 
     @bentoml.api
     async def search_code(
-        self, code: str, l1: int, l2: int, options: SearchOptions = DEFAULT_SEARCH
+        self, ctx: bentoml.Context, code: str, l1: int, l2: int, options: SearchOptions = DEFAULT_SEARCH
     ) -> list[NeighbourOut]:
         """Top-k neighbours of a video code (hex) with its L1/L2 categories (for the mask and the group)."""
+        self._allow(ctx, "read")
         query = await self._run(from_hex, code, self._library().video.code_bits)
         SEARCHES.labels("code", options.modality).inc()
         return await self._search(query, l1, l2, None, options, None)
 
     @bentoml.api
-    async def search_id(self, video_id: str, options: SearchOptions = DEFAULT_SEARCH) -> list[NeighbourOut]:
+    async def search_id(
+        self, ctx: bentoml.Context, video_id: str, options: SearchOptions = DEFAULT_SEARCH
+    ) -> list[NeighbourOut]:
         """Top-k neighbours of a stored video (itself excluded), by its stored video and audio codes."""
+        self._allow(ctx, "read")
         async with self.lock:
             stored, audio = await self._run(self._library().stored, video_id)
         SEARCHES.labels("id", options.modality).inc()
         return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id)
 
     @bentoml.api
-    async def get(self, video_id: str) -> StoredOut:
+    async def get(self, ctx: bentoml.Context, video_id: str) -> StoredOut:
+        self._allow(ctx, "read")
         async with self.lock:
             stored, audio = await self._run(self._library().stored, video_id)
         return StoredOut(
@@ -198,7 +226,8 @@ class DeepHashService:
         )
 
     @bentoml.api
-    async def remove(self, video_id: str) -> RemovedOut:
+    async def remove(self, ctx: bentoml.Context, video_id: str) -> RemovedOut:
+        self._allow(ctx, "write")
         async with self.lock:
             removed = await self._run(self._library().remove, video_id)
             self._count_rows()
@@ -207,7 +236,8 @@ class DeepHashService:
         return RemovedOut(video_id=video_id, removed=True)
 
     @bentoml.api
-    async def stats(self) -> dict:
+    async def stats(self, ctx: bentoml.Context) -> dict:
+        self._allow(ctx, "read")
         async with self.lock:
             return {
                 "video": self._library().video.stats(),

@@ -5,16 +5,20 @@ when the service starts (a bad value stops it with pydantic's message naming the
 Triton serving the model (unset: in-process ONNX Runtime); ``DEEPHASH_MAX_UPLOAD_MB`` upload limit;
 ``DEEPHASH_MAX_BATCH`` largest adaptive batch of the embedded model; ``DEEPHASH_BATCH_LATENCY_MS`` the latency
 the batcher plans for before it sheds load with 503 (on CPUs a full batch takes seconds, and shedding early
-only turns waits into errors); ``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call.
+only turns waits into errors); ``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_TOKENS_FILE`` the
+bearer tokens (``serving/auth.py``), or ``DEEPHASH_AUTH=open`` to ask for none (local development).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from deephash.errors import ModelError
 from deephash.model.artifacts import DEFAULT_MODEL_DIR
 from deephash.video import VideoLimits
 
@@ -29,11 +33,22 @@ class ServiceSettings(BaseSettings):
     max_batch: int = Field(16, ge=1, le=256, description="largest adaptive batch of the embedded model")
     batch_latency_ms: int = Field(30_000, ge=1, description="latency the adaptive batcher plans for")
     triton_timeout_s: float = Field(30.0, gt=0, description="timeout of each Triton call")
+    auth: Literal["tokens", "open"] = Field("tokens", description="open: no tokens asked (local development only)")
+    tokens_file: Path | None = Field(None, description="bearer tokens with roles (serving/auth.py)")
 
     @field_validator("triton_url")
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    def check_access_control(self) -> None:
+        """Refuse to serve without tokens unless open access was asked for (checked when the service starts, not
+        when its module is imported: ``bentoml build`` imports it without any of this set)."""
+        if self.auth == "tokens" and self.tokens_file is None:
+            raise ModelError(
+                "set DEEPHASH_TOKENS_FILE to a tokens file (make tokens with `deephash token`), "
+                "or DEEPHASH_AUTH=open for an open local server"
+            )
 
     @property
     def max_upload_bytes(self) -> int:
@@ -45,4 +60,7 @@ class ServiceSettings(BaseSettings):
         return VideoLimits(max_file_bytes=self.max_upload_bytes)
 
 
-SETTINGS = ServiceSettings()
+@cache
+def service_settings() -> ServiceSettings:
+    """The settings of this process, read once from the environment (a bad value stops the service here)."""
+    return ServiceSettings()

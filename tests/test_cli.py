@@ -10,19 +10,8 @@ import pytest
 from deephash.cli.main import build_parser, main
 from deephash.errors import ModelError
 
-VERB_NAMES = {
-    "hash",
-    "make-dataset",
-    "train-instance",
-    "train",
-    "mask",
-    "evaluate",
-    "export",
-    "build-default",
-    "index",
-    "autolabel",
-}
-VERB_NAMES |= {"triton"}  # from serving, through the deephash.verbs entry point like export's
+VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel"}
+VERB_NAMES |= {"export", "build-default", "triton", "token"}  # from export/ and serving/, through entry points
 
 
 def _verb_parsers() -> dict[str, argparse.ArgumentParser]:

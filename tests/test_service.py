@@ -23,7 +23,7 @@ from tests.conftest import REPO
 
 class Service:
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+        self.port, self.log = free_port(), log
         command = [
             sys.executable,
             "-m",
@@ -66,6 +66,7 @@ def start(tmp_path_factory, default_model, **env) -> Service:
         "DEEPHASH_MODEL": str(default_model),
         "DEEPHASH_DATA": str(folder / "data"),
         "DEEPHASH_MAX_UPLOAD_MB": "2",
+        "DEEPHASH_AUTH": "open",  # test_authentication_and_roles starts one with tokens
         **env,
     }
     return Service(settings, folder / "service.log")
@@ -175,7 +176,8 @@ def test_library_of_another_model_is_a_conflict(tmp_path_factory, default_model,
 
     folder = tmp_path_factory.mktemp("foreign")
     Library.create(folder / "video", 128, "another-model").close()
-    running = Service({"DEEPHASH_MODEL": str(default_model), "DEEPHASH_DATA": str(folder)}, folder / "log")
+    env = {"DEEPHASH_MODEL": str(default_model), "DEEPHASH_DATA": str(folder), "DEEPHASH_AUTH": "open"}
+    running = Service(env, folder / "log")
     try:
         assert httpx.get(f"{running.url}/readyz", timeout=5).status_code != 200
         response = running.upload("add", clips["bikes"], video_id="x")
@@ -204,6 +206,10 @@ def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory,
         assert response.status_code == 503 and "error" in response.json()  # BentoML hides 5xx details
     finally:
         down.stop()
+
+
+def test_an_open_server_says_so_loudly(service):
+    assert "ASKS NO ONE FOR A TOKEN" in service.log.read_text()
 
 
 def test_service_client_and_cli(service, clips, capsys):
@@ -285,3 +291,55 @@ def test_metrics_and_adaptive_batching_of_concurrent_uploads(tmp_path_factory, d
     ours = [line for line in text.splitlines() if line.startswith("deephash")]
     assert any(line.startswith('deephash_videos_hashed_total{backend="embedded"}') for line in ours), ours
     assert any(line.startswith('deephash_library_rows{library="video"}') for line in ours), ours
+
+
+def test_authentication_and_roles(tmp_path_factory, default_model, clips):
+    """3 roles × every endpoint against a real server; tokens rotate without a restart; no token → 401."""
+    from serving.auth import new_token
+
+    tokens = {role: new_token(role, f"test-{role}") for role in ("read", "write", "admin")}
+    folder = tmp_path_factory.mktemp("auth")
+    tokens_file = folder / "tokens"
+    tokens_file.write_text("".join(line + "\n" for _, line in tokens.values()))
+    running = start(tmp_path_factory, default_model, DEEPHASH_AUTH="tokens", DEEPHASH_TOKENS_FILE=str(tokens_file))
+    video = clips["carphone_pristine"]
+    calls = {  # endpoint → (role it needs, how to call it with headers)
+        "hash": ("read", lambda h: running_upload(running, "hash", video, h)),
+        "add": ("write", lambda h: running_upload(running, "add", video, h, video_id="auth-1")),
+        "search": ("read", lambda h: running_upload(running, "search", video, h)),
+        "search_code": ("read", lambda h: post(running, "search_code", h, code="0" * 32, l1=0, l2=0)),
+        "search_id": ("read", lambda h: post(running, "search_id", h, video_id="auth-1")),
+        "get": ("read", lambda h: post(running, "get", h, video_id="auth-1")),
+        "stats": ("read", lambda h: post(running, "stats", h)),
+        "remove": ("write", lambda h: post(running, "remove", h, video_id="auth-1")),
+    }
+    rank = ["read", "write", "admin"]
+    try:
+        for endpoint, (needed, call) in calls.items():
+            assert call({}).status_code == 401, endpoint
+            assert call({"Authorization": "Bearer not-a-token"}).status_code == 401, endpoint
+            for role, (token, _) in tokens.items():
+                status = call({"Authorization": f"Bearer {token}"}).status_code
+                if rank.index(role) < rank.index(needed):
+                    assert status == 403, (endpoint, role, status)
+                else:
+                    assert status in (200, 404), (endpoint, role, status)  # 404: removed already
+        rotated, line = new_token("read")
+        tokens_file.write_text(line + "\n")  # every old token revoked, a new one granted
+        assert post(running, "stats", {"Authorization": f"Bearer {tokens['admin'][0]}"}).status_code == 401
+        assert post(running, "stats", {"Authorization": f"Bearer {rotated}"}).status_code == 200
+    finally:
+        running.stop()
+    log = running.log.read_text()
+    assert "ASKS NO ONE" not in log  # only an open server warns that it is open
+    assert not any(token in log for token, _ in tokens.values())  # tokens are never logged
+
+
+def running_upload(running: Service, endpoint: str, video: Path, headers: dict, **fields) -> httpx.Response:
+    with video.open("rb") as handle:
+        files = {"video": (video.name, handle, "video/mp4")}
+        return httpx.post(f"{running.url}/{endpoint}", files=files, data=fields, headers=headers, timeout=120)
+
+
+def post(running: Service, endpoint: str, headers: dict, **payload) -> httpx.Response:
+    return httpx.post(f"{running.url}/{endpoint}", json=payload, headers=headers, timeout=120)
