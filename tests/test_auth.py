@@ -54,3 +54,14 @@ def test_malformed_files_and_settings_are_refused(tmp_path):
     ServiceSettings(tokens_file=tmp_path / "tokens").check_access_control()
     with pytest.raises(ValidationError):
         ServiceSettings(auth="closed")
+
+
+def test_the_token_verb_appends_a_grant_the_service_accepts(tmp_path, capsys):
+    from deephash.cli.main import main
+
+    path = tmp_path / "tokens"
+    assert main(["token", "--role", "write", "--name", "ingest", "--file", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    token = next(line for line in lines if line.startswith("token: ")).removeprefix("token: ")
+    assert token not in path.read_text() and path.read_text().endswith(" write ingest\n")
+    assert TokenFile(path).authorise(f"Bearer {token}", "write").name == "ingest"
