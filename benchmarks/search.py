@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from machine import cpu_description  # benchmarks/machine.py, beside this script
 
 from deephash.index import Library, masked_topk
 
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    print(cpu_description())
     print(f"threads: {numba.get_num_threads()}, k={K}, batch={BATCH}, {BITS}-bit codes")
     header = (
         f"{'codes':>12} {'GB/s':>6} {'floor 1q':>9} {'ours 1q':>9} {'x floor':>8} {'masked 1q':>10}"
