@@ -17,12 +17,13 @@ def random_codes(rng, count, bits=BITS):
 
 @pytest.mark.parametrize("count", [0, 1, 7, 2048, 20011])
 @pytest.mark.parametrize("masked", [False, True])
-def test_scan_equals_brute_force(count, masked):
+@pytest.mark.parametrize("bits", [64, 128, 256])
+def test_scan_equals_brute_force(count, masked, bits):
     rng = np.random.default_rng(count)
-    codes = random_codes(rng, count)
+    codes = random_codes(rng, count, bits)
     deleted = (rng.random(count) < 0.05).astype(np.uint8)
-    queries = random_codes(rng, 5)
-    masks = random_codes(rng, 5) if masked else None
+    queries = random_codes(rng, 5, bits)
+    masks = random_codes(rng, 5, bits) if masked else None
     exclude = np.array([0, -1, 3, -1, 5]) if count > 5 else None
     for k, radius in ((1, None), (10, None), (50, 60), (3, 0)):
         fast = masked_topk(codes, deleted, queries, masks, k, radius, exclude)
@@ -34,6 +35,26 @@ def test_ties_are_broken_by_row():
     codes = np.zeros((100, 16), dtype=np.uint8)
     rows, distances = masked_topk(codes, np.zeros(100, np.uint8), codes[:1], None, 5)
     assert rows.tolist() == [[0, 1, 2, 3, 4]] and distances.tolist() == [[0] * 5]
+
+
+def test_scan_kernel_vectorises_the_popcount_without_gathers():
+    """Guards the scan's speed by its compiled form, not a timing: with AVX-512 VPOPCNTDQ the block loop must
+    count bits eight lanes at a time from contiguous loads (numba's negative-index handling once turned them
+    into gathers, four times slower)."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        if "avx512_vpopcntdq" not in cpuinfo.read():
+            pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
+    import numba
+
+    from deephash.index.scan import _scan_chunk
+
+    kernel = numba.njit(nogil=True)(_scan_chunk.py_func)  # cached code cannot be inspected
+    codes, queries = np.zeros((600, 2), np.uint64), np.zeros((1, 2), np.uint64)
+    heaps = np.full((1, 5), np.iinfo(np.int64).max, np.int64)
+    kernel(codes, np.zeros(600, np.uint8), 0, queries, queries, 5, 128, np.full(1, -1), heaps)
+    assembly = kernel.inspect_asm(kernel.signatures[0])
+    assert "vpgatherqq" not in assembly
+    assert any("vpopcntq" in line and "zmm" in line for line in assembly.splitlines())
 
 
 def test_unmasked_scan_agrees_with_faiss():
