@@ -28,7 +28,6 @@ from deephash.metrics import (
 )
 from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
 from deephash.model.network import DeepHashNet
-from deephash.video import SAMPLER_VERSION
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class FeatureStore:
             "paths": [str(path) for path in paths],
             "encoder": self.digest,
             "frames": config.num_frames,
-            "sampler": SAMPLER_VERSION,
+            "sampler": config.frame_spec.sampler_key,
         }
 
         def compute() -> np.ndarray:
@@ -77,7 +76,9 @@ class FeatureStore:
             loader = sampled_frames_loader(config.frame_spec)
             return extract_features(paths, self._backbone, loader, description=name).astype(np.float16)
 
-        return cached_array(self.cache_dir / f"{name}_features.npy", key, compute)
+        sampler = config.frame_spec.sampler
+        suffix = "" if sampler == "exact" else f"_{sampler}"  # each sampler's features keep their own file
+        return cached_array(self.cache_dir / f"{name}{suffix}_features.npy", key, compute)
 
 
 @dataclass

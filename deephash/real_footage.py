@@ -10,7 +10,7 @@ near-duplicate someone else made). Distractors: the caller's (generated footage)
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -139,11 +139,14 @@ def real_footage_recall(
 
 
 def measure_real_footage(
-    model_dir: Path, data_dir: Path, quantisers: dict[str, Projection] | None = None
+    model_dir: Path, data_dir: Path, quantisers: dict[str, Projection] | None = None, sampler: str | None = None
 ) -> tuple[dict, list[float]]:
     """:func:`real_footage_recall` of a model folder; videos and features are reused from ``data_dir``, the
-    synthetic dataset's database and query videos are the distractors."""
+    synthetic dataset's database and query videos are the distractors. ``sampler`` replaces the model's own
+    frame sampler for every video, to measure what another sampler changes."""
     model = load_model(model_dir)
+    if sampler is not None:
+        model.config = replace(model.config, sampler=sampler)
     mask = CategoryMask.load(model_dir / MASK_FILE)
     cache_dir, dataset_root = data_dir / "cache", data_dir / "synthetic"
     store = FeatureStore(model, cache_dir)

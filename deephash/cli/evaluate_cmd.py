@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from deephash.cli.common import add_model_option, model_dir
@@ -10,6 +11,7 @@ from deephash.evaluation import evaluate_dataset
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_model
 from deephash.real_footage import measure_real_footage, real_footage_table
+from deephash.video import SAMPLERS
 
 
 def add_parser(subparsers) -> None:
@@ -31,12 +33,21 @@ def add_parser(subparsers) -> None:
         help="also recall@1 per edit family on real footage no stage trained on (written to DATASET/../real), "
         "beside the float descriptor, the anchors alone and SimHash",
     )
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        help="sample every video's frames this way instead of as the model was trained (exact: the frames on "
+        "screen at T evenly spaced times; keyframes: the nearest keyframe to each, much faster to decode), "
+        "to measure what a sampler changes",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     folder = model_dir(args)
     model = load_model(folder)
+    if args.sampler:
+        model.config = replace(model.config, sampler=args.sampler)
     mask = CategoryMask.load(folder / MASK_FILE)
     report = evaluate_dataset(model, mask, args.dataset, args.cache or args.dataset.parent / "cache")
     print(report.table())
@@ -45,7 +56,7 @@ def run(args) -> int:
             print(f"wrote {path}")
     figures = report.to_json()
     if args.real_footage:
-        real, draws = measure_real_footage(folder, args.dataset.parent)
+        real, draws = measure_real_footage(folder, args.dataset.parent, sampler=args.sampler)
         print(real_footage_table(real))
         print(f"SimHash recall@1 over {len(draws)} hyperplane draws: mean {sum(draws) / len(draws):.3f}")
         figures["real_footage_recall"], figures["simhash_real_recall_by_seed"] = real, draws

@@ -87,6 +87,7 @@ class ModelConfig:
     backbone: str = "efficientnet_lite0"
     num_frames: int = 5
     frame_size: int = 224
+    sampler: str = "exact"  # which frames of a video (video/seeking.py): "exact" or "keyframes"
     shared_dim: int = 512
     l1_bits: int = 64
     l2_bits: int = 64
@@ -120,7 +121,7 @@ class ModelConfig:
         """What the sampler must give this model for each video."""
         from deephash.video.frames import FrameSpec  # PyAV stays out of processes that only read configs
 
-        return FrameSpec(self.num_frames, self.frame_size)
+        return FrameSpec(self.num_frames, self.frame_size, self.sampler)
 
     @property
     def output_names(self) -> list[str]:

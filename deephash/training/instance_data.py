@@ -17,7 +17,7 @@ from deephash.data.families import Clip, random_edits
 from deephash.data.procedural import procedural_image, procedural_video
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
 from deephash.model.network import FrameEncoder
-from deephash.video import SAMPLER_VERSION, FrameSpec, sample_frames
+from deephash.video import FrameSpec, sample_frames
 from deephash.video.files import encode_video
 
 # (height, width) of generated videos: landscape, portrait and square, as uploads come
@@ -47,7 +47,7 @@ def render_views(index: int, plan: StreamPlan, spec: FrameSpec) -> np.ndarray:
 
 def view_descriptors(encoder: FrameEncoder, plan: StreamPlan, spec: FrameSpec, cache: Path) -> np.ndarray:
     """float16 ``[videos, views, regional_dim]``: each view's regional descriptor, averaged over its frames."""
-    key = {"plan": asdict(plan), "spec": asdict(spec), "encoder": encoder_digest(encoder), "sampler": SAMPLER_VERSION}
+    key = {"plan": asdict(plan), "spec": asdict(spec), "encoder": encoder_digest(encoder), "sampler": spec.sampler_key}
 
     def compute() -> np.ndarray:
         def per_view(features: np.ndarray) -> np.ndarray:  # [B, V*T, F] → [B, V, regional]

@@ -31,7 +31,7 @@ from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
 from deephash.training.instance import Projection, normalise
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
-from deephash.video import SAMPLER_VERSION, FrameSpec, sample_frames
+from deephash.video import FrameSpec, sample_frames
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -85,7 +85,7 @@ def _cached_features(split: Split, model: DeepHashNet, options: TrainOptions, ca
         "paths": [str(path) for path in split.paths],
         "encoder": encoder_digest(model.encoder),
         "frames": config.num_frames,
-        "sampler": SAMPLER_VERSION,
+        "sampler": config.frame_spec.sampler_key,
         "views": options.augment_views,
         "seed": options.seed,
     }

@@ -1,0 +1,74 @@
+"""The keyframe sampler: the keyframe nearest each target, decoded on its own, from real encoded files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from deephash.video import FrameSpec, sample_frames
+from deephash.video.frames import _square_rgb
+
+KEYFRAMES = FrameSpec(4, 32, "keyframes")
+
+
+def grey_ramp(path: Path, frames: int = 100, fps: int = 10, keyframe_every: int = 20) -> Path:
+    """Frame i is a flat grey of level 20 + 2i; a keyframe every ``keyframe_every`` frames, none elsewhere."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        every = str(keyframe_every)
+        stream.options = {"g": every, "keyint_min": every, "sc_threshold": "0", "preset": "veryfast"}
+        for index in range(frames):
+            image = np.full((48, 64, 3), 20 + 2 * index, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def decoded_by_index(path: Path, size: int) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [_square_rgb(frame, size) for frame in container.decode(video=0)]
+
+
+def test_takes_the_keyframe_nearest_each_target(tmp_path):
+    """10 s, keyframes every 2 s; targets 1.25, 3.75, 6.25, 8.75 s are nearest the keyframes at 2, 4, 6, 8 s."""
+    path = grey_ramp(tmp_path / "ramp.mp4")
+    sampled = sample_frames(path, KEYFRAMES)
+    every_frame = decoded_by_index(path, 32)
+    for got, index in zip(sampled.frames, (20, 40, 60, 80)):
+        assert np.array_equal(got, every_frame[index])
+    assert sampled.distinct_frames == 4
+    assert np.allclose(sampled.timestamps_s, [1.25, 3.75, 6.25, 8.75])
+
+
+def test_equally_near_keyframes_resolve_to_the_earlier(tmp_path):
+    path = grey_ramp(tmp_path / "ramp.mp4")
+    sampled = sample_frames(path, FrameSpec(5, 32, "keyframes"))  # targets 1, 3, 5, 7, 9 s
+    every_frame = decoded_by_index(path, 32)
+    for got, index in zip(sampled.frames, (0, 20, 40, 60, 80)):
+        assert np.array_equal(got, every_frame[index])
+
+
+def test_one_keyframe_is_repeated_and_reported(clips):
+    """bigbuckbunny's only keyframe is its first frame."""
+    sampled = sample_frames(clips["bigbuckbunny"], FrameSpec(5, 64, "keyframes"))
+    assert sampled.frames.shape == (5, 3, 64, 64)
+    assert sampled.distinct_frames == 1 and sampled.repeated
+    exact = sample_frames(clips["bigbuckbunny"], FrameSpec(1, 64))  # its one target is mid-video: not frame 0
+    assert not np.array_equal(sampled.frames[0], exact.frames[0])
+
+
+@pytest.mark.parametrize("name", ["bikes", "carphone_pristine", "carphone_distorted"])
+def test_real_clips_give_the_model_input_from_path_and_bytes_alike(clips, name):
+    spec = FrameSpec(sampler="keyframes")
+    from_path = sample_frames(clips[name], spec)
+    assert from_path.frames.shape == (5, 3, 224, 224) and from_path.frames.dtype == np.uint8
+    assert np.array_equal(from_path.frames, sample_frames(clips[name].read_bytes(), spec).frames)
+
+
+def test_unknown_sampler_is_refused():
+    with pytest.raises(ValueError, match="unknown sampler"):
+        FrameSpec(sampler="fastest")
