@@ -52,13 +52,24 @@ def test_equally_near_keyframes_resolve_to_the_earlier(tmp_path):
         assert np.array_equal(got, every_frame[index])
 
 
-def test_one_keyframe_is_repeated_and_reported(clips):
-    """bigbuckbunny's only keyframe is its first frame."""
-    sampled = sample_frames(clips["bigbuckbunny"], FrameSpec(5, 64, "keyframes"))
-    assert sampled.frames.shape == (5, 3, 64, 64)
-    assert sampled.distinct_frames == 1 and sampled.repeated
-    exact = sample_frames(clips["bigbuckbunny"], FrameSpec(1, 64))  # its one target is mid-video: not frame 0
-    assert not np.array_equal(sampled.frames[0], exact.frames[0])
+def test_targets_without_a_keyframe_in_their_slice_get_the_exact_frame(tmp_path):
+    """Keyframes at 0 and 6 s of 10 s; slices of 2.5 s around 1.25, 3.75, 6.25, 8.75 s: the keyframes serve the
+    first and third target, the others get the frame on screen (frames 37 and 87)."""
+    path = grey_ramp(tmp_path / "sparse.mp4", keyframe_every=60)
+    sampled = sample_frames(path, KEYFRAMES)
+    every_frame = decoded_by_index(path, 32)
+    for got, index in zip(sampled.frames, (0, 37, 60, 87)):
+        assert np.array_equal(got, every_frame[index])
+    assert sampled.distinct_frames == 4
+
+
+def test_a_single_keyframe_serves_only_its_own_slice(clips):
+    """bigbuckbunny's only keyframe is its first frame: it serves the first target, the exact frames the rest."""
+    keyframed = sample_frames(clips["bigbuckbunny"], FrameSpec(5, 64, "keyframes"))
+    exact = sample_frames(clips["bigbuckbunny"], FrameSpec(5, 64))
+    assert np.array_equal(keyframed.frames[1:], exact.frames[1:])
+    assert np.array_equal(keyframed.frames[0], decoded_by_index(clips["bigbuckbunny"], 64)[0])
+    assert keyframed.distinct_frames == 5
 
 
 @pytest.mark.parametrize("name", ["bikes", "carphone_pristine", "carphone_distorted"])

@@ -2,10 +2,11 @@
 
 - :func:`frames_by_seeking` (the exact sampler): one seek per target, then every frame up to the target is
   decoded, so the frame on screen at that time is found whatever the group of pictures.
-- :func:`frames_at_keyframes` (the fast sampler): the keyframe nearest each target. Packets are only
-  demuxed until the keyframes around the target are known, and one picture is decoded per distinct keyframe,
-  so a long group of pictures costs no more than a short one; the frames can lie up to half a group of
-  pictures away from their targets.
+- :func:`frames_at_keyframes` (the fast sampler): the keyframe nearest each target, as long as it lies within
+  the target's own slice of the video; packets are only demuxed until the keyframes around the target are
+  known, and one picture is decoded per distinct keyframe, so a long group of pictures costs no more than a
+  short one. Where no keyframe is that near (a short video with few keyframes), the exact frame is decoded,
+  so the T frames still come from T different parts of the video.
 - :func:`frames_by_decoding`: decode everything, for inputs that cannot be sought.
 """
 
@@ -24,18 +25,8 @@ from deephash.errors import CorruptVideo, DecodeTimeout, NoDecodableFrames
 def frames_by_seeking(container, stream, targets: list[float], deadline: float) -> list | None:
     """One seek per target; None when the stream cannot be sought (caller falls back to decoding)."""
     chosen: list = []
-    start = _start_time(stream)
     for target in targets:
-        try:
-            container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
-        except av.error.FFmpegError:
-            return None
-        best = None
-        for frame in _decode(container, stream, deadline):
-            if _frame_time(frame) - start > target + 1e-9:
-                best = best or frame  # nothing decoded before the target: the first frame after it
-                break
-            best = frame  # the frame on screen at the target time
+        best = _frame_on_screen(container, stream, target, deadline)
         if best is None:
             best = chosen[-1] if chosen else None
         if best is None:
@@ -46,9 +37,25 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float) 
     return chosen
 
 
-def frames_at_keyframes(container, stream, targets: list[float], deadline: float) -> list | None:
-    """The keyframe nearest each target (the earlier one on a tie); None when the stream cannot be sought
-    or has no keyframe with a timestamp (caller falls back to decoding)."""
+def _frame_on_screen(container, stream, target: float, deadline: float) -> av.VideoFrame | None:
+    """Seek before ``target`` and decode up to the frame on screen at that time (the first frame when none
+    precedes it); None when the stream cannot be sought or yields nothing."""
+    start = _start_time(stream)
+    try:
+        container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
+    except av.error.FFmpegError:
+        return None
+    best = None
+    for frame in _decode(container, stream, deadline):
+        if _frame_time(frame) - start > target + 1e-9:
+            return best or frame
+        best = frame
+    return best
+
+
+def frames_at_keyframes(container, stream, targets: list[float], deadline: float, within_s: float) -> list | None:
+    """The keyframe nearest each target (the earlier one on a tie) when it lies within ``within_s`` of it,
+    else the exact frame; None when the stream cannot be sought (caller falls back to decoding)."""
     start = _start_time(stream)
     decoded: dict[int, av.VideoFrame] = {}
     chosen: list = []
@@ -61,9 +68,16 @@ def frames_at_keyframes(container, stream, targets: list[float], deadline: float
                 return None
             around = _keyframes_around(container, stream, target, start, deadline)
         candidates = [keyframe for keyframe in around if keyframe is not None]
-        if not candidates:
-            return None
-        _, packet = min(candidates, key=lambda keyframe: (abs(keyframe[0] - target), keyframe[0]))
+        moment, packet = min(
+            candidates or [(np.inf, None)], key=lambda keyframe: (abs(keyframe[0] - target), keyframe[0])
+        )
+        if abs(moment - target) > within_s + 1e-9:
+            frame = _frame_on_screen(container, stream, target, deadline)
+            around = None  # the demuxer has moved on
+            if frame is None:
+                return None
+            chosen.append(frame)
+            continue
         if packet.pts not in decoded:
             frame = _decode_alone(stream, packet)
             if frame is None:
