@@ -25,3 +25,15 @@ def add_model_option(parser) -> None:
 
 def model_dir(args) -> Path:
     return args.model if args.model is not None else default_model_dir()
+
+
+def add_bulk_options(parser) -> None:
+    """How many videos are decoded at once, and how many go through the model together."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="videos decoded in parallel while the model runs (default: one per core)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, help="videos per model call (default 1: larger batches are slower on CPUs)"
+    )

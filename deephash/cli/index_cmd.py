@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deephash.cli.common import CommandError, add_model_option, model_dir
+from deephash.cli.common import CommandError, add_bulk_options, add_model_option, model_dir
 from deephash.codes import from_hex
 from deephash.errors import LibraryError
 from deephash.index import Library
@@ -39,6 +39,7 @@ def add_parser(subparsers) -> None:
     add.add_argument("library", type=Path)
     add.add_argument("videos", nargs="+", type=Path)
     add_model_option(add)
+    add_bulk_options(add)
     add.set_defaults(run=run_add)
 
     bulk = actions.add_parser("import", help="bulk add from an .npz with arrays ids, codes, l1, l2")
@@ -101,16 +102,22 @@ def run_create(args) -> int:
 
 
 def run_add(args) -> int:
+    from deephash.bulk import hash_many
     from deephash.hasher import EmbeddedHasher
 
     hasher = EmbeddedHasher(model_dir(args))
+    failures = 0
     with _open(args.library, writable=True) as library:
         library.check_compatible(hasher.config.code_bits, hasher.version)
-        for video in args.videos:
-            result = hasher.hash_video(video)
+        for hashed in hash_many(hasher, args.videos, args.workers, args.batch, audio=False):
+            video, result = hashed.source, hashed.result
+            if result is None:
+                failures += 1
+                print(f"{video.stem}: error: {hashed.error}")
+                continue
             outcome = library.add(video.stem, result.code, result.l1.id, result.l2.id)
             print(f"{video.stem}: {outcome} ({result.l1.name}/{result.l2.name}, {result.code_hex})")
-    return 0
+    return 3 if failures else 0
 
 
 def run_import(args) -> int:
