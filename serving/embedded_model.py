@@ -24,7 +24,7 @@ class EmbeddedModel:
     def __init__(self) -> None:
         self.runner = OnnxRunner(SETTINGS.model / ONNX_FILE)
 
-    @bentoml.api(batchable=True, max_batch_size=SETTINGS.max_batch, max_latency_ms=SETTINGS.batch_latency_ms)
+    @bentoml.api(batchable=True, max_batch_size=SETTINGS.embedded_max_batch(), max_latency_ms=SETTINGS.batch_latency_ms)
     def run(self, frames: np.ndarray) -> list[dict]:
         """uint8 frames ``[B, T, 3, S, S]`` → the model's outputs, one row per video (see ``output_rows``)."""
         return output_rows(self.runner.run(np.ascontiguousarray(frames, dtype=np.uint8)))

@@ -3,7 +3,8 @@ when the service starts (a bad value stops it with pydantic's message naming the
 
 ``DEEPHASH_MODEL`` model folder; ``DEEPHASH_DATA`` libraries; ``DEEPHASH_TRITON_URL`` gRPC ``host:port`` of a
 Triton serving the model (unset: in-process ONNX Runtime); ``DEEPHASH_MAX_UPLOAD_MB`` upload limit;
-``DEEPHASH_MAX_BATCH`` largest adaptive batch of the embedded model; ``DEEPHASH_BATCH_LATENCY_MS`` the latency
+``DEEPHASH_MAX_BATCH`` largest adaptive batch of the embedded model (default: what ``deephash export batching``
+measured to pay off on this device); ``DEEPHASH_BATCH_LATENCY_MS`` the latency
 the batcher plans for before it sheds load with 503 (on CPUs a full batch takes seconds, and shedding early
 only turns waits into errors); ``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_TOKENS_FILE`` the
 bearer tokens (``serving/auth.py``), or ``DEEPHASH_AUTH=open`` to ask for none (local development).
@@ -20,7 +21,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deephash.errors import ModelError
 from deephash.model.artifacts import DEFAULT_MODEL_DIR
+from deephash.model.batching import BatchingProfile
 from deephash.video import VideoLimits
+
+UNMEASURED_MAX_BATCH = 16
 
 
 class ServiceSettings(BaseSettings):
@@ -30,7 +34,9 @@ class ServiceSettings(BaseSettings):
     data: Path = Field(Path("data/service"), description="folder of the video and audio libraries")
     triton_url: str | None = Field(None, description="gRPC host:port of Triton; unset = embedded ONNX Runtime")
     max_upload_mb: float = Field(200.0, gt=0, description="largest upload accepted, in MiB")
-    max_batch: int = Field(16, ge=1, le=256, description="largest adaptive batch of the embedded model")
+    max_batch: int | None = Field(
+        None, ge=1, le=256, description="largest adaptive batch of the embedded model (unset: as measured)"
+    )
     batch_latency_ms: int = Field(30_000, ge=1, description="latency the adaptive batcher plans for")
     triton_timeout_s: float = Field(30.0, gt=0, description="timeout of each Triton call")
     auth: Literal["tokens", "open"] = Field("tokens", description="open: no tokens asked (local development only)")
@@ -40,6 +46,14 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    def embedded_max_batch(self) -> int:
+        """DEEPHASH_MAX_BATCH, else the largest batch size measured to pay off for the model on this device
+        (``batching.json``, deephash/model/batching.py), else 16."""
+        if self.max_batch is not None:
+            return self.max_batch
+        profile = BatchingProfile.load(self.model) if self.model.is_dir() else None
+        return UNMEASURED_MAX_BATCH if profile is None else profile.max_batch
 
     def check_access_control(self) -> None:
         """Refuse to serve without tokens unless open access was asked for (checked when the service starts, not
