@@ -34,6 +34,7 @@ from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
 from serving.settings import service_settings
+from serving.upload_limit import UploadLimit
 
 SETTINGS = service_settings()
 EMBEDDED_ATTEMPTS = 3
@@ -45,6 +46,9 @@ DEFAULT_SEARCH = SearchOptions()
 HASHED = Counter("deephash_videos_hashed", "Uploads decoded and run through the model", ["backend"])
 SEARCHES = Counter("deephash_searches", "Searches answered", ["query", "modality"])
 ROWS = Gauge("deephash_library_rows", "Live rows in the library", ["library"], multiprocess_mode="mostrecent")
+
+
+FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the small fields beside the video
 
 
 def _neighbours(found: list[Neighbour]) -> list[NeighbourOut]:
@@ -244,3 +248,6 @@ class DeepHashService:
                 "audio": self._library().audio.stats(),
                 "backend": "triton" if self.triton else "embedded",
             }
+
+
+DeepHashService.add_asgi_middleware(UploadLimit, max_bytes=SETTINGS.max_upload_bytes + FORM_OVERHEAD_BYTES)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import select
+import socket
 import subprocess
 import sys
 import time
@@ -343,3 +345,66 @@ def running_upload(running: Service, endpoint: str, video: Path, headers: dict, 
 
 def post(running: Service, endpoint: str, headers: dict, **payload) -> httpx.Response:
     return httpx.post(f"{running.url}/{endpoint}", json=payload, headers=headers, timeout=120)
+
+
+def _raw_upload_until_answered(
+    port: int, headers: str, chunks: int, chunk_bytes: int, stored=lambda: 0
+) -> tuple[bytes, int, int]:
+    """Stream a chunked body of up to ``chunks`` x ``chunk_bytes`` and stop at the server's first answer:
+    (the answer, bytes sent before it came, the most ``stored()`` reported meanwhile)."""
+    part = b'--b\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\nContent-Type: video/mp4\r\n\r\n'
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(headers.encode())
+        if chunks:  # the body is one multipart file field, then zeros
+            connection.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        sent, chunk, most = 0, b"\0" * chunk_bytes, 0
+        for _ in range(chunks):
+            most = max(most, stored())
+            if select.select([connection], [], [], 0)[0]:
+                break
+            try:
+                connection.sendall(f"{chunk_bytes:x}\r\n".encode() + chunk + b"\r\n")
+            except OSError:  # the server closed the connection after answering
+                break
+            sent += chunk_bytes
+        return _read_answer(connection), sent, max(most, stored())
+
+
+def _read_answer(connection: socket.socket) -> bytes:
+    """One HTTP response: its head, then as many body bytes as its Content-Length says."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += connection.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    fields = dict(line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:])
+    length = int(fields[b"content-length"])
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_an_oversized_upload_is_refused_while_it_streams(tmp_path_factory, default_model):
+    """1 GiB streamed without a length and 10 GB announced with one: both 413 long before the end, and the
+    server's temporary folder never holds more than the upload limit (2 MiB here)."""
+    spool = tmp_path_factory.mktemp("spool")
+    server = start(tmp_path_factory, default_model, TMPDIR=str(spool))
+    try:
+        request = (
+            "POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
+
+        def stored() -> int:
+            return sum(path.stat().st_size for path in spool.rglob("*") if path.is_file())
+
+        answer, sent, most = _raw_upload_until_answered(server.port, request, 1024, 1 << 20, stored)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert sent < 64 << 20  # refused after a few MiB of the 1 GiB
+        assert most <= (2 << 20) + (1 << 20)  # the limit, plus at most one chunk in flight
+        announced = "POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        answer, _, _ = _raw_upload_until_answered(
+            server.port, announced + "Content-Length: 10000000000\r\n\r\n", chunks=0, chunk_bytes=1
+        )
+        assert answer.startswith(b"HTTP/1.1 413") and b"10000000000 bytes" in answer
+    finally:
+        server.stop()
