@@ -30,6 +30,7 @@ from deephash.index.idmap import check_video_id
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
 from serving.auth import TokenFile
+from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
@@ -251,3 +252,4 @@ class DeepHashService:
 
 
 DeepHashService.add_asgi_middleware(UploadLimit, max_bytes=SETTINGS.max_upload_bytes + FORM_OVERHEAD_BYTES)
+DeepHashService.add_asgi_middleware(ClientLimit, max_in_flight=SETTINGS.max_in_flight_per_client)

@@ -4,10 +4,11 @@ when the service starts (a bad value stops it with pydantic's message naming the
 ``DEEPHASH_MODEL`` model folder; ``DEEPHASH_DATA`` libraries; ``DEEPHASH_TRITON_URL`` gRPC ``host:port`` of a
 Triton serving the model (unset: in-process ONNX Runtime); ``DEEPHASH_MAX_UPLOAD_MB`` upload limit;
 ``DEEPHASH_MAX_BATCH`` largest adaptive batch of the embedded model (default: what ``deephash export batching``
-measured to pay off on this device); ``DEEPHASH_BATCH_LATENCY_MS`` the latency
-the batcher plans for before it sheds load with 503 (on CPUs a full batch takes seconds, and shedding early
-only turns waits into errors); ``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_TOKENS_FILE`` the
-bearer tokens (``serving/auth.py``), or ``DEEPHASH_AUTH=open`` to ask for none (local development).
+measured to pay off on this device); ``DEEPHASH_BATCH_LATENCY_MS`` the latency the batcher plans for before it
+sheds load with 503 (on CPUs a full batch takes seconds, and shedding early only turns waits into errors);
+``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT`` requests one client may
+have in flight before it gets 429; ``DEEPHASH_TOKENS_FILE`` the bearer tokens (``serving/auth.py``), or
+``DEEPHASH_AUTH=open`` to ask for none (local development).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class ServiceSettings(BaseSettings):
         None, ge=1, le=256, description="largest adaptive batch of the embedded model (unset: as measured)"
     )
     batch_latency_ms: int = Field(30_000, ge=1, description="latency the adaptive batcher plans for")
+    max_in_flight_per_client: int = Field(
+        16, ge=1, description="requests one client (token, else address) may have in flight; more get 429"
+    )
     triton_timeout_s: float = Field(30.0, gt=0, description="timeout of each Triton call")
     auth: Literal["tokens", "open"] = Field("tokens", description="open: no tokens asked (local development only)")
     tokens_file: Path | None = Field(None, description="bearer tokens with roles (serving/auth.py)")

@@ -408,3 +408,27 @@ def test_an_oversized_upload_is_refused_while_it_streams(tmp_path_factory, defau
         assert answer.startswith(b"HTTP/1.1 413") and b"10000000000 bytes" in answer
     finally:
         server.stop()
+
+
+def test_a_client_over_its_in_flight_limit_gets_429_and_others_are_served(tmp_path_factory, default_model, clips):
+    server = start(tmp_path_factory, default_model, DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT="2")
+    video = clips["bigbuckbunny"].read_bytes()  # about half a second of decoding per upload
+
+    def upload(token: str) -> httpx.Response:
+        files = {"video": ("v.mp4", video, "video/mp4")}
+        headers = {"authorization": f"Bearer {token}"}  # the server is open: the token only names the client
+        return httpx.post(f"{server.url}/hash", files=files, headers=headers, timeout=120)
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            flood = [pool.submit(upload, "client-a") for _ in range(6)]
+            time.sleep(0.2)
+            other = pool.submit(upload, "client-b")
+            answers = [future.result() for future in flood]
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses.count(429) >= 1 and statuses.count(200) >= 2 and set(statuses) == {200, 429}, statuses
+        assert all(answer.headers["retry-after"] == "1" for answer in answers if answer.status_code == 429)
+        assert other.result().status_code == 200
+        assert httpx.get(f"{server.url}/livez").status_code == 200
+    finally:
+        server.stop()
