@@ -165,3 +165,18 @@ def test_a_video_inside_still_content_is_cropped_to_its_active_region(clips, tmp
     assert not region.whole
     assert 0.4 < region.right - region.left < 0.6 and region.left > 0.3  # the inset, not the backdrop
     assert sample_frames(clips["bikes"]).region.whole  # a video that moves everywhere keeps its picture
+
+
+def test_a_file_of_many_streams_is_refused_before_decoding(tmp_path):
+    path = tmp_path / "streams.mkv"
+    with av.open(str(path), "w") as container:
+        streams = [container.add_stream("mpeg4", rate=5) for _ in range(40)]
+        for stream in streams:
+            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        image = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+        for stream in streams:
+            container.mux(stream.encode(image))
+            container.mux(stream.encode(None))
+    with pytest.raises(VideoLimitExceeded, match="40 streams exceed the limit of 16"):
+        sample_frames(path)
+    assert sample_frames(path, limits=VideoLimits(max_streams=64)).frames.shape == (5, 3, 224, 224)

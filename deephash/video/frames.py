@@ -64,6 +64,7 @@ class VideoLimits:
     max_height: int = 4320
     max_duration_s: float = 6 * 3600.0
     decode_timeout_s: float = 60.0
+    max_streams: int = 16  # a real upload has a few; thousands are a resource attack on the demuxer
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ def check_file_size(path: Path, limits: VideoLimits) -> None:
 def _sample(source: VideoSource, spec: FrameSpec, limits: VideoLimits) -> SampledFrames:
     started = time.monotonic()
     with open_container(source, limits.max_file_bytes) as container:
+        if len(container.streams) > limits.max_streams:
+            raise VideoLimitExceeded(f"{len(container.streams)} streams exceed the limit of {limits.max_streams}")
         if not container.streams.video:
             raise NoVideoStream("the file has no video stream")
         stream = container.streams.video[0]
