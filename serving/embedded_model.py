@@ -14,6 +14,7 @@ import numpy as np
 from deephash.hasher import output_rows
 from deephash.model.artifacts import ONNX_FILE
 from deephash.model.onnx import OnnxRunner
+from serving.lifecycle import die_with_parent
 from serving.settings import service_settings
 
 SETTINGS = service_settings()
@@ -22,6 +23,7 @@ SETTINGS = service_settings()
 @bentoml.service(name="deephash_embedded_model", traffic={"timeout": 120})
 class EmbeddedModel:
     def __init__(self) -> None:
+        die_with_parent()
         self.runner = OnnxRunner(SETTINGS.model / ONNX_FILE)
 
     @bentoml.api(batchable=True, max_batch_size=SETTINGS.embedded_max_batch(), max_latency_ms=SETTINGS.batch_latency_ms)

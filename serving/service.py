@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload, Neighbour
 from deephash.codes import from_hex, to_hex
-from deephash.errors import DeepHashError, IncompatibleLibrary, RemoteError, UnknownVideoId
+from deephash.errors import DeepHashError, IncompatibleLibrary, ModelError, RemoteError, UnknownVideoId
 from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, with_sampling_note
 from deephash.index.idmap import check_video_id
 from deephash.search_options import SearchOptions
@@ -33,8 +33,9 @@ from serving.auth import TokenFile
 from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error
+from serving.lifecycle import die_with_parent, remember_server
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
-from serving.settings import service_settings
+from serving.settings import configured_workers, service_settings
 from serving.upload_limit import UploadLimit
 
 SETTINGS = service_settings()
@@ -62,6 +63,7 @@ class DeepHashService:
     embedded = bentoml.depends(EmbeddedModel) if SETTINGS.triton_url is None else None
 
     def __init__(self) -> None:
+        die_with_parent()
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
         self.catalog_error: IncompatibleLibrary | None = None
         limits = SETTINGS.video_limits
@@ -76,6 +78,20 @@ class DeepHashService:
         if self.tokens is None:
             logger.warning(
                 "DEEPHASH_AUTH=open: THIS SERVER ASKS NO ONE FOR A TOKEN; anyone who reaches it may add and remove"
+            )
+
+    @bentoml.on_deployment
+    def prepare_workers() -> None:
+        """Runs in the server process before it starts workers. They learn its pid (serving/lifecycle.py).
+        One worker holds the libraries' writer lock; a second could neither write nor see the first's rows
+        in its id map, so the service refuses to start with more (before any worker is spawned)."""
+        remember_server()
+        workers = configured_workers("DeepHashService")
+        if workers not in (None, 1):
+            raise ModelError(
+                f"DeepHashService runs one worker, not {workers!r}: it is the libraries' single writer. Serve "
+                "more requests by raising DEEPHASH_MAX_BATCH or pointing DEEPHASH_TRITON_URL at Triton, or run "
+                "more service instances over separate libraries"
             )
 
     @bentoml.on_startup

@@ -78,6 +78,14 @@ class ServiceSettings(BaseSettings):
         return VideoLimits(max_file_bytes=self.max_upload_bytes)
 
 
+def configured_workers(service_name: str) -> int | str | None:
+    """The worker count BentoML's configuration gives a service (its decorator, a config file or
+    ``BENTOML_CONFIG_OPTIONS``): BentoML keeps it in its configuration container, which has no public reader."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return (BentoMLContainer.config.services.get().get(service_name) or {}).get("workers")
+
+
 @cache
 def service_settings() -> ServiceSettings:
     """The settings of this process, read once from the environment (a bad value stops the service here)."""

@@ -432,3 +432,32 @@ def test_a_client_over_its_in_flight_limit_gets_429_and_others_are_served(tmp_pa
         assert httpx.get(f"{server.url}/livez").status_code == 200
     finally:
         server.stop()
+
+
+def test_more_than_one_worker_is_refused_before_any_starts(tmp_path, default_model):
+    env = {
+        **os.environ,
+        "DEEPHASH_MODEL": str(default_model),
+        "DEEPHASH_DATA": str(tmp_path / "data"),
+        "DEEPHASH_AUTH": "open",
+        "BENTOML_CONFIG_OPTIONS": "services.DeepHashService.workers=2",
+    }
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService", "--port", str(free_port())]
+    finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert finished.returncode != 0
+    assert "runs one worker, not 2" in finished.stderr + finished.stdout
+
+
+def test_killing_the_server_process_takes_its_workers_and_frees_the_port(tmp_path_factory, default_model):
+    import psutil
+
+    server = start(tmp_path_factory, default_model)
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    assert workers, "bentoml serve started no worker processes"
+    server.process.kill()  # SIGKILL: the server gets no chance to stop its workers itself
+    server.process.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [worker.cmdline() for worker in alive]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/livez", timeout=5)
+
