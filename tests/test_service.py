@@ -460,4 +460,3 @@ def test_killing_the_server_process_takes_its_workers_and_frees_the_port(tmp_pat
     assert not alive, [worker.cmdline() for worker in alive]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/livez", timeout=5)
-
