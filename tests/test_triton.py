@@ -4,6 +4,7 @@ gives the in-process codes over gRPC and HTTP; dynamic batching merges requests;
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -85,7 +86,11 @@ def test_dynamic_batching_merges_concurrent_requests(server, default_model, clip
     before = client.statistics()
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda _: client.hash_frames(frames), range(48)))
-    after = client.statistics()
+    deadline = time.monotonic() + 10
+    after = client.statistics()  # Triton counts an execution after answering it: wait until all are counted
+    while after["inference_count"] - before["inference_count"] < 48 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = client.statistics()
     inferences = after["inference_count"] - before["inference_count"]
     executions = after["execution_count"] - before["execution_count"]
     assert inferences == 48
