@@ -3,7 +3,8 @@
 The HTTP service decodes uploads concurrently and calls :meth:`EmbeddedModel.run` with one video's frames
 each; BentoML's dispatcher merges the calls that arrive together into one ``[B, T, 3, S, S]`` batch for ONNX
 Runtime and splits the result rows back to their callers (the role Triton's dynamic batcher plays when
-``DEEPHASH_TRITON_URL`` is set). Calls between the two services travel as pickles, not JSON.
+``DEEPHASH_TRITON_URL`` is set), up to the largest batch measured to pay off on this device
+(``batching.json``); where none does, calls run one by one. Calls between the two services travel as pickles.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from serving.lifecycle import die_with_parent
 from serving.settings import service_settings
 
 SETTINGS = service_settings()
+MAX_BATCH = SETTINGS.embedded_max_batch()  # 1: batching does not pay off on this device, calls run one by one
 
 
 @bentoml.service(name="deephash_embedded_model", traffic={"timeout": 120})
@@ -26,7 +28,7 @@ class EmbeddedModel:
         die_with_parent()
         self.runner = OnnxRunner(SETTINGS.model / ONNX_FILE)
 
-    @bentoml.api(batchable=True, max_batch_size=SETTINGS.embedded_max_batch(), max_latency_ms=SETTINGS.batch_latency_ms)
+    @bentoml.api(batchable=MAX_BATCH > 1, max_batch_size=max(MAX_BATCH, 2), max_latency_ms=SETTINGS.batch_latency_ms)
     def run(self, frames: np.ndarray) -> list[dict]:
         """uint8 frames ``[B, T, 3, S, S]`` → the model's outputs, one row per video (see ``output_rows``)."""
         return output_rows(self.runner.run(np.ascontiguousarray(frames, dtype=np.uint8)))

@@ -273,7 +273,8 @@ def _batch_histogram(metrics: str) -> tuple[float, float]:
 
 
 def test_metrics_and_adaptive_batching_of_concurrent_uploads(tmp_path_factory, default_model, clips):
-    service = start(tmp_path_factory, default_model)
+    # the mechanism under test, whatever batch sizes the model's batching.json found useful on this machine
+    service = start(tmp_path_factory, default_model, DEEPHASH_MAX_BATCH="16")
     try:
         alone = service.upload("hash", clips["carphone_pristine"]).json()
         with ThreadPoolExecutor(12) as pool:
