@@ -11,13 +11,16 @@ thread beside the model call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import aiohttp
 import bentoml
 import numpy as np
+from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from prometheus_client import Counter, Gauge
 
@@ -29,6 +32,7 @@ from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, w
 from deephash.index.idmap import check_video_id
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
+from serving.audit import AUDIT_FILE, AuditLog
 from serving.auth import TokenFile
 from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
@@ -75,6 +79,7 @@ class DeepHashService:
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
         SETTINGS.check_access_control()
         self.tokens = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" else None
+        self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
         if self.tokens is None:
             logger.warning(
                 "DEEPHASH_AUTH=open: THIS SERVER ASKS NO ONE FOR A TOKEN; anyone who reaches it may add and remove"
@@ -115,13 +120,31 @@ class DeepHashService:
             return False
         return SETTINGS.triton_url is None or (self.triton is not None and await self.triton.is_ready())
 
-    def _allow(self, ctx: bentoml.Context, role: str) -> None:
-        """Refuse the call (401/403) unless its bearer token's role allows ``role``; open servers allow all."""
-        if self.tokens is not None:
-            try:
-                self.tokens.authorise(ctx.request.headers.get("authorization"), role)
-            except DeepHashError as error:
-                raise http_error(error) from error
+    def _allow(self, ctx: bentoml.Context, role: str) -> str:
+        """Refuse the call (401/403) unless its bearer token's role allows ``role``; open servers allow all.
+        Returns who the caller is, for the audit trail: the token's name (or its hash's first 12 digits), or
+        "open" on an open server."""
+        if self.tokens is None:
+            return "open"
+        try:
+            grant = self.tokens.authorise(ctx.request.headers.get("authorization"), role)
+        except DeepHashError as error:
+            raise http_error(error) from error
+        return grant.name or grant.digest[:12]
+
+    @contextlib.contextmanager
+    def _mutation(self, ctx: bentoml.Context, action: str, video_id: str) -> Iterator[dict]:
+        """A write-role call, in the audit trail however it ends (refused callers included)."""
+        client = ctx.request.client.host if ctx.request.client else "unknown"
+        try:
+            who = self._allow(ctx, "write")
+        except BentoMLException as error:
+            status = int(error.error_code)
+            fields = {"who": None, "client": client, "action": action, "video_id": video_id}
+            self.audit.write(**fields, outcome="refused", status=status)
+            raise
+        with self.audit.mutation(who, client, action, video_id) as record:
+            yield record
 
     def _library(self) -> Catalog:
         if self.catalog_error is not None:
@@ -182,19 +205,21 @@ class DeepHashService:
     async def add(self, ctx: bentoml.Context, video_id: str, video: Video) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
-        self._allow(ctx, "write")
-        await self._run(check_video_id, video_id)  # 400 before any work
-        await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
-        library = self._library()
-        async with self.lock:
-            stored = video_id in library
-        if stored:
-            return AddOut(video_id=video_id, outcome="unchanged", reused_stored_code=True)
-        hashed = await self._hash(video)  # outside the lock: other requests go on meanwhile
-        async with self.lock:
-            outcome = await self._run(library.add, video_id, hashed)
-            self._count_rows()
-        return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=False)
+        with self._mutation(ctx, "add", video_id) as record:
+            await self._run(check_video_id, video_id)  # 400 before any work
+            await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
+            library = self._library()
+            async with self.lock:
+                stored = video_id in library
+            if stored:
+                record["outcome"] = "unchanged"
+                return AddOut(video_id=video_id, outcome="unchanged", reused_stored_code=True)
+            hashed = await self._hash(video)  # outside the lock: other requests go on meanwhile
+            async with self.lock:
+                outcome = await self._run(library.add, video_id, hashed)
+                self._count_rows()
+            record["outcome"] = outcome
+            return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=False)
 
     async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
         async with self.lock:
@@ -248,13 +273,14 @@ class DeepHashService:
 
     @bentoml.api
     async def remove(self, ctx: bentoml.Context, video_id: str) -> RemovedOut:
-        self._allow(ctx, "write")
-        async with self.lock:
-            removed = await self._run(self._library().remove, video_id)
-            self._count_rows()
-        if not removed:
-            raise http_error(UnknownVideoId(f"no video {video_id!r} in the library"))
-        return RemovedOut(video_id=video_id, removed=True)
+        with self._mutation(ctx, "remove", video_id) as record:
+            async with self.lock:
+                removed = await self._run(self._library().remove, video_id)
+                self._count_rows()
+            if not removed:
+                raise http_error(UnknownVideoId(f"no video {video_id!r} in the library"))
+            record["outcome"] = "removed"
+            return RemovedOut(video_id=video_id, removed=True)
 
     @bentoml.api
     async def stats(self, ctx: bentoml.Context) -> dict:

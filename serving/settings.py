@@ -8,7 +8,7 @@ measured to pay off on this device); ``DEEPHASH_BATCH_LATENCY_MS`` the latency t
 sheds load with 503 (on CPUs a full batch takes seconds, and shedding early only turns waits into errors);
 ``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT`` requests one client may
 have in flight before it gets 429; ``DEEPHASH_TOKENS_FILE`` the bearer tokens (``serving/auth.py``), or
-``DEEPHASH_AUTH=open`` to ask for none (local development).
+``DEEPHASH_AUTH=open`` to ask for none (local development); ``DEEPHASH_AUDIT_LOG`` the audit trail.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class ServiceSettings(BaseSettings):
     triton_timeout_s: float = Field(30.0, gt=0, description="timeout of each Triton call")
     auth: Literal["tokens", "open"] = Field("tokens", description="open: no tokens asked (local development only)")
     tokens_file: Path | None = Field(None, description="bearer tokens with roles (serving/auth.py)")
+    audit_log: Path | None = Field(None, description="the audit trail of mutations (unset: DATA/audit.jsonl)")
 
     @field_validator("triton_url")
     @classmethod

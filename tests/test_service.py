@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import socket
@@ -304,7 +305,14 @@ def test_authentication_and_roles(tmp_path_factory, default_model, clips):
     folder = tmp_path_factory.mktemp("auth")
     tokens_file = folder / "tokens"
     tokens_file.write_text("".join(line + "\n" for _, line in tokens.values()))
-    running = start(tmp_path_factory, default_model, DEEPHASH_AUTH="tokens", DEEPHASH_TOKENS_FILE=str(tokens_file))
+    audit = folder / "audit.jsonl"
+    running = start(
+        tmp_path_factory,
+        default_model,
+        DEEPHASH_AUTH="tokens",
+        DEEPHASH_TOKENS_FILE=str(tokens_file),
+        DEEPHASH_AUDIT_LOG=str(audit),
+    )
     video = clips["carphone_pristine"]
     calls = {  # endpoint → (role it needs, how to call it with headers)
         "hash": ("read", lambda h: running_upload(running, "hash", video, h)),
@@ -336,6 +344,21 @@ def test_authentication_and_roles(tmp_path_factory, default_model, clips):
     log = running.log.read_text()
     assert "ASKS NO ONE" not in log  # only an open server warns that it is open
     assert not any(token in log for token, _ in tokens.values())  # tokens are never logged
+    trail = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(entry["action"], entry["who"], entry["outcome"], entry["status"]) for entry in trail] == [
+        ("add", None, "refused", 401),
+        ("add", None, "refused", 401),
+        ("add", None, "refused", 403),
+        ("add", "test-write", "added", 200),
+        ("add", "test-admin", "unchanged", 200),
+        ("remove", None, "refused", 401),
+        ("remove", None, "refused", 401),
+        ("remove", None, "refused", 403),
+        ("remove", "test-write", "removed", 200),
+        ("remove", "test-admin", "failed", 404),
+    ]
+    assert all(entry["video_id"] == "auth-1" and entry["client"] == "127.0.0.1" for entry in trail)
+    assert not any(token in audit.read_text() for token, _ in tokens.values())
 
 
 def running_upload(running: Service, endpoint: str, video: Path, headers: dict, **fields) -> httpx.Response:
