@@ -80,7 +80,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="deephash-service-bench-") as folder:
         fill_library(Path(folder), args.model, int(args.rows))
         port = free_port()
-        env = {**os.environ, "DEEPHASH_MODEL": str(args.model), "DEEPHASH_DATA": folder, "DEEPHASH_AUTH": "open"}
+        env = {
+            **os.environ,
+            "DEEPHASH_MODEL": str(args.model),
+            "DEEPHASH_DATA": folder,
+            "DEEPHASH_AUTH": "open",
+            "DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT": "256",  # one client here stands for many callers
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService", "--port", str(port)],
             cwd=REPO,
