@@ -190,3 +190,41 @@ def test_video_ids_are_one_to_256_bytes_of_printable_utf8(library, bad):
 def test_one_writer_at_a_time(library, tmp_path):
     with pytest.raises(LibraryError, match="another process"):
         Library.open(tmp_path / "lib", writable=True)
+
+
+def test_backup_is_a_verified_copy_of_one_generation_and_restores(library, tmp_path):
+    rng = np.random.default_rng(5)
+    codes = random_codes(rng, 300)
+    ids = [f"v{i}" for i in range(300)]
+    library.add_many(ids, codes, rng.integers(0, 3, 300), rng.integers(0, 9, 300))
+    library.add("v7", codes[8], 1, 2)  # a replacement: the old row is a tombstone
+    library.remove("v9")
+    queries = random_codes(rng, 4)
+    expected = [library.search(query, 20) for query in queries]
+    copied = library.backup(tmp_path / "backup")
+    assert copied["rows"] == 299 and copied["generation"] == library.manifest.generation
+    library.add("after", codes[0], 0, 0)  # writes after the backup stay out of it
+    with Library.open(tmp_path / "backup") as backup:
+        assert backup.verify() == [] and len(backup) == 299 and "after" not in backup and "v9" not in backup
+        assert np.array_equal(backup.get("v7").code, codes[8])
+        assert [backup.search(query, 20) for query in queries] == expected
+    with Library.open(tmp_path / "backup", writable=True) as backup:
+        backup.backup(tmp_path / "restored")
+    with Library.open(tmp_path / "restored") as restored:
+        assert restored.verify() == [] and [restored.search(query, 20) for query in queries] == expected
+    with pytest.raises(LibraryError, match="exists already"):
+        library.backup(tmp_path / "backup")
+    with Library.open(library.folder) as reader, pytest.raises(LibraryError, match="read-only"):
+        reader.backup(tmp_path / "other")
+
+
+def test_index_backup_cli_waits_for_no_writer(library, tmp_path, capsys):
+    from deephash.cli.main import main
+
+    library.add("a", random_codes(np.random.default_rng(0), 1)[0], 0, 0)
+    assert main(["index", "backup", str(library.folder), str(tmp_path / "b")]) == LibraryError.exit_code
+    assert "open for writing by another process" in capsys.readouterr().err
+    library.close()
+    assert main(["index", "backup", str(library.folder), str(tmp_path / "b")]) == 0
+    assert main(["index", "restore", str(tmp_path / "b"), str(tmp_path / "r")]) == 0
+    assert main(["index", "verify", str(tmp_path / "r")]) == 0

@@ -21,7 +21,7 @@ from deephash.search_options import add_search_arguments, search_options_from_ar
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "index",
-        help="code libraries: create, add, import, search, remove, compact, stats, verify",
+        help="code libraries: create, add, import, search, remove, compact, stats, verify, backup, restore",
         description="A library is a folder of memory-mapped shards grouped by L1 category, with a manifest "
         "and an id map. One writer at a time; any number of readers.",
     )
@@ -79,6 +79,25 @@ def add_parser(subparsers) -> None:
         action = actions.add_parser(name, help=text)
         action.add_argument("library", type=Path)
         action.set_defaults(run=run)
+
+    backup = actions.add_parser(
+        "backup",
+        help="a consistent, verified copy of a library in a new folder",
+        description="Copy the library's acknowledged rows and id map at one generation into OUT (a new folder), "
+        "then verify the copy. Takes the writer lock, so no write runs meanwhile; a library a running service "
+        "writes to is backed up through the service (POST /backup with an admin token).",
+    )
+    backup.add_argument("library", type=Path)
+    backup.add_argument("out", type=Path, help="new folder for the backup")
+    backup.set_defaults(run=run_backup)
+    restore = actions.add_parser(
+        "restore",
+        help="bring a backup back as a library in a new folder, verified",
+        description="Copy BACKUP into LIBRARY (which must not exist) the way a backup is made, and verify it.",
+    )
+    restore.add_argument("backup", type=Path)
+    restore.add_argument("library", type=Path, help="new folder for the restored library")
+    restore.set_defaults(run=run_restore)
 
 
 def _open(path: Path, writable: bool = False) -> Library:
@@ -188,6 +207,20 @@ def run_compact(args) -> int:
 def run_stats(args) -> int:
     with _open(args.library) as library:
         print(json.dumps(library.stats(), indent=2))
+    return 0
+
+
+def run_backup(args) -> int:
+    with _open(args.library, writable=True) as library:
+        copied = library.backup(args.out)
+    print(f"backed up {copied['rows']} rows of generation {copied['generation']} to {args.out}; verified")
+    return 0
+
+
+def run_restore(args) -> int:
+    with _open(args.backup, writable=True) as backup:
+        copied = backup.backup(args.library)
+    print(f"restored {copied['rows']} rows of generation {copied['generation']} to {args.library}; verified")
     return 0
 
 

@@ -121,6 +121,10 @@ class IdMap:
     def next_key(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(key), 0) FROM keys").fetchone()[0] + 1
 
+    def copy_to(self, target: sqlite3.Connection) -> None:
+        """The whole map into ``target``, consistent even while this connection's process keeps reading."""
+        self._db.backup(target)
+
     def size_bytes(self) -> int:
         return self.path.stat().st_size
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from deephash.errors import IncompatibleLibrary, LibraryError, UnknownVideoId
 from deephash.index import maintenance, writes
+from deephash.index.backup import copy_library
 from deephash.index.idmap import IdMap, RowLocation
 from deephash.index.manifest import MANIFEST_FILE, Manifest
 from deephash.index.scan import masked_topk
@@ -276,6 +277,17 @@ class Library:
                 total += self.add_many(video_ids[start:stop], codes[start:stop], l1[start:stop], l2[start:stop])
                 bar.update(min(stop, len(codes)) - start)
         return total
+
+    def backup(self, out: Path) -> dict:
+        """A consistent copy of this library in the new folder ``out`` (``backup.py``), verified. Only the
+        writer may take one: holding the writer lock is what keeps writes out while it copies."""
+        self._require_writer()
+        copied = copy_library(self._storage, out)
+        with Library.open(out) as copy:
+            problems = copy.verify()
+        if problems:
+            raise LibraryError(f"the backup in {out} does not verify: {'; '.join(problems)}")
+        return copied
 
     def compact(self) -> dict:
         """Rewrite every group's shards without tombstones; returns rows kept and dropped."""

@@ -1,0 +1,67 @@
+"""Backups of a library: a consistent copy at one generation, and restoring one.
+
+The copy is made from one snapshot: the manifest in memory, the acknowledged rows of each of its shards (an
+unacknowledged tail is left behind, tombstones of the last write are applied) and the id map through SQLite's
+online backup. The caller keeps writes out while it runs: the library's writer lock for a library on disk, or
+the one writer's own lock inside the service, which then pauses writes (not reads) for as long as the copy
+takes. A backup is itself a library: it opens, verifies and searches like any other, and restoring it is
+copying it back the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+from deephash.errors import LibraryError
+from deephash.index.idmap import IDS_FILE
+from deephash.index.shard import Shard, create_shard
+from deephash.index.storage import SHARD_DIR, Storage
+
+
+def copy_library(storage: Storage, out: Path) -> dict:
+    """``storage``'s snapshot as a new library in ``out`` (which must not exist yet); returns what was copied."""
+    out = Path(out)
+    if out.exists():
+        raise LibraryError(f"{out} exists already: a backup goes to a new folder")
+    partial = out.with_name(out.name + ".partial")
+    (partial / SHARD_DIR).mkdir(parents=True)
+    manifest = storage.manifest
+    rows = 0
+    for entry in manifest.shards:
+        source = storage.shard(entry.name)
+        path = partial / SHARD_DIR / entry.name
+        create_shard(path, manifest.code_bytes, manifest.shard_capacity, entry.group)
+        copy = Shard(path, writable=True)
+        try:
+            count = entry.rows
+            copy.codes[:count], copy.keys[:count], copy.l2[:count] = (
+                source.codes[:count],
+                source.keys[:count],
+                source.l2[:count],
+            )
+            copy.deleted[:count] = storage.deleted(entry)  # the last write's tombstones included
+            copy.flush()
+        finally:
+            copy.close()
+        rows += count
+    target = sqlite3.connect(partial / IDS_FILE)
+    try:
+        storage.ids.copy_to(target)
+    finally:
+        target.close()
+    replace(manifest, pending_tombstones=[]).save(partial)
+    _fsync_tree(partial)
+    os.replace(partial, out)
+    return {"folder": str(out), "generation": manifest.generation, "rows": manifest.live_rows, "rows_copied": rows}
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in [*folder.rglob("*"), folder]:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
