@@ -100,6 +100,11 @@ class Catalog:
         audio = self.audio.get(video_id) if video_id in self.audio else None
         return video, audio
 
+    def backup(self, out: Path) -> dict[str, dict]:
+        """Both libraries, each a verified copy of its current generation, in ``out/video`` and ``out/audio``.
+        The caller keeps writes out meanwhile (the service holds its one lock)."""
+        return {"video": self.video.backup(out / "video"), "audio": self.audio.library.backup(out / "audio")}
+
     def remove(self, video_id: str) -> bool:
         removed = self.video.remove(video_id)
         self.audio.remove(video_id)

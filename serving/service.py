@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -54,6 +55,7 @@ SEARCHES = Counter("deephash_searches", "Searches answered", ["query", "modality
 ROWS = Gauge("deephash_library_rows", "Live rows in the library", ["library"], multiprocess_mode="mostrecent")
 
 
+BACKUP_DIR = "backups"  # inside DEEPHASH_DATA
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the small fields beside the video
 
 
@@ -281,6 +283,18 @@ class DeepHashService:
                 raise http_error(UnknownVideoId(f"no video {video_id!r} in the library"))
             record["outcome"] = "removed"
             return RemovedOut(video_id=video_id, removed=True)
+
+    @bentoml.api
+    async def backup(self, ctx: bentoml.Context) -> dict:
+        """Admin: a consistent, verified copy of both libraries in DATA/backups/<UTC time>. Writes wait while it
+        copies; the answer names the folder, the generation and the rows of each library."""
+        who = self._allow(ctx, "admin")
+        library = self._library()
+        folder = SETTINGS.data / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        async with self.lock:
+            copied = await self._run(library.backup, folder)
+        self.audit.write(who=who, action="backup", video_id=None, outcome=str(folder), status=200)
+        return copied
 
     @bentoml.api
     async def stats(self, ctx: bentoml.Context) -> dict:

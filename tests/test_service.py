@@ -18,6 +18,7 @@ import pytest
 
 from clients.service import ServiceError, wait_for_service
 from deephash.data.variants import make_variant
+from deephash.index import Library
 from deephash.search_options import SearchOptions
 from deephash.video.files import read_video, write_video
 from serving.triton_server import TritonServer, TritonServerConfig, free_port
@@ -175,7 +176,6 @@ def test_errors_are_clear_and_leave_the_library_unchanged(service, clips, tmp_pa
 
 
 def test_library_of_another_model_is_a_conflict(tmp_path_factory, default_model, clips):
-    from deephash.index import Library
 
     folder = tmp_path_factory.mktemp("foreign")
     Library.create(folder / "video", 128, "another-model").close()
@@ -323,6 +323,7 @@ def test_authentication_and_roles(tmp_path_factory, default_model, clips):
         "get": ("read", lambda h: post(running, "get", h, video_id="auth-1")),
         "stats": ("read", lambda h: post(running, "stats", h)),
         "remove": ("write", lambda h: post(running, "remove", h, video_id="auth-1")),
+        "backup": ("admin", lambda h: post(running, "backup", h)),
     }
     rank = ["read", "write", "admin"]
     try:
@@ -345,6 +346,8 @@ def test_authentication_and_roles(tmp_path_factory, default_model, clips):
     assert "ASKS NO ONE" not in log  # only an open server warns that it is open
     assert not any(token in log for token, _ in tokens.values())  # tokens are never logged
     trail = [json.loads(line) for line in audit.read_text().splitlines()]
+    backup = trail.pop()
+    assert (backup["action"], backup["who"], backup["status"]) == ("backup", "test-admin", 200)
     assert [(entry["action"], entry["who"], entry["outcome"], entry["status"]) for entry in trail] == [
         ("add", None, "refused", 401),
         ("add", None, "refused", 401),
@@ -484,3 +487,25 @@ def test_killing_the_server_process_takes_its_workers_and_frees_the_port(tmp_pat
     assert not alive, [worker.cmdline() for worker in alive]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/livez", timeout=5)
+
+
+def test_backups_taken_while_videos_are_added_verify_and_hold_one_generation(tmp_path_factory, default_model, clips):
+    server = start(tmp_path_factory, default_model)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            adds = [
+                pool.submit(server.upload, "add", clips[name], video_id=f"{name}-{copy}")
+                for copy in range(3)
+                for name in ("bikes", "carphone_pristine")
+            ]
+            time.sleep(0.5)
+            backups = [server.call("backup") for _ in range(2)]
+            assert all(add.result().status_code == 200 for add in adds)
+        final = server.call("stats").json()["video"]["rows"]
+    finally:
+        server.stop()
+    for answer in backups:
+        assert answer.status_code == 200, answer.text
+        copied = answer.json()["video"]
+        with Library.open(Path(copied["folder"])) as backup:
+            assert backup.verify() == [] and len(backup) == copied["rows"] <= final == 6
