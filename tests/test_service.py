@@ -176,7 +176,6 @@ def test_errors_are_clear_and_leave_the_library_unchanged(service, clips, tmp_pa
 
 
 def test_library_of_another_model_is_a_conflict(tmp_path_factory, default_model, clips):
-
     folder = tmp_path_factory.mktemp("foreign")
     Library.create(folder / "video", 128, "another-model").close()
     env = {"DEEPHASH_MODEL": str(default_model), "DEEPHASH_DATA": str(folder), "DEEPHASH_AUTH": "open"}
