@@ -28,9 +28,11 @@ from prometheus_client import Counter, Gauge
 from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload, Neighbour
 from deephash.codes import from_hex, to_hex
-from deephash.errors import DeepHashError, IncompatibleLibrary, ModelError, RemoteError, UnknownVideoId
+from deephash.errors import DeepHashError, IncompatibleLibrary, ModelError, UnknownVideoId
 from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, with_sampling_note
 from deephash.index.idmap import check_video_id
+from deephash.model.artifacts import ONNX_FILE
+from deephash.model.onnx import OnnxRunner
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
 from serving.audit import AUDIT_FILE, AuditLog
@@ -70,6 +72,7 @@ class DeepHashService:
 
     def __init__(self) -> None:
         die_with_parent()
+        self._local_model: OnnxRunner | None = None  # made only if the embedded model service stops answering
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
         self.catalog_error: IncompatibleLibrary | None = None
         limits = SETTINGS.video_limits
@@ -169,8 +172,15 @@ class DeepHashService:
                 # BentoML reuses keep-alive connections between services that the other side may have just
                 # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
                 if attempt == EMBEDDED_ATTEMPTS - 1:
-                    raise RemoteError(f"the embedded model service did not answer: {error!r}") from error
-        raise AssertionError("unreachable")
+                    logger.warning("the embedded model service did not answer (%r): running the model here", error)
+        return await self._run(self._run_model_here, frames)
+
+    def _run_model_here(self, frames: np.ndarray) -> list[VideoHash]:
+        """The same ONNX model in this process: what answers when the model service is gone, e.g. while a
+        SIGTERM stops it before the uploads this worker is still finishing have reached it."""
+        if self._local_model is None:
+            self._local_model = OnnxRunner(SETTINGS.model / ONNX_FILE)
+        return hashes_from_outputs(self._local_model.run(frames), self.catalog.config)
 
     async def _hash(self, video: Path) -> HashedUpload:
         """Decode (thread) → model (awaited, batched with other uploads) beside the audio code (thread)."""

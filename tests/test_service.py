@@ -18,6 +18,7 @@ import pytest
 
 from clients.service import ServiceError, wait_for_service
 from deephash.data.variants import make_variant
+from deephash.hasher import EmbeddedHasher
 from deephash.index import Library
 from deephash.search_options import SearchOptions
 from deephash.video.files import read_video, write_video
@@ -508,3 +509,19 @@ def test_backups_taken_while_videos_are_added_verify_and_hold_one_generation(tmp
         copied = answer.json()["video"]
         with Library.open(Path(copied["folder"])) as backup:
             assert backup.verify() == [] and len(backup) == copied["rows"] <= final == 6
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path_factory, default_model, clips):
+    server = start(tmp_path_factory, default_model)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            uploads = [pool.submit(server.upload, "hash", clips["bigbuckbunny"]) for _ in range(3)]
+            time.sleep(0.3)  # the uploads are being decoded
+            server.process.terminate()
+            answers = [upload.result() for upload in uploads]
+        assert [answer.status_code for answer in answers] == [200, 200, 200]
+        expected = EmbeddedHasher(default_model).hash_video(clips["bigbuckbunny"]).code_hex
+        assert {answer.json()["code"] for answer in answers} == {expected}
+        assert server.process.wait(timeout=60) is not None
+    finally:
+        server.stop()
