@@ -25,6 +25,16 @@ def remember_server() -> None:
     os.environ[SERVER_PID_ENV] = str(os.getpid())
 
 
+class ServerGone(Exception):
+    """The server process that started this worker has died."""
+
+
+def server_alive() -> bool:
+    """Whether the server process this worker was started by still runs (True where that is unknown)."""
+    server = os.environ.get(SERVER_PID_ENV)
+    return server is None or os.getppid() == int(server)
+
+
 def die_with_parent() -> None:
     """SIGTERM this process when its parent exits (Linux; elsewhere a warning and nothing else). A worker whose
     server died while it was still starting (its parent is no longer the pid it inherited) stops at once."""
@@ -34,6 +44,5 @@ def die_with_parent() -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    server = os.environ.get(SERVER_PID_ENV)
-    if server is not None and os.getppid() != int(server):
+    if not server_alive():
         os.kill(os.getpid(), signal.SIGTERM)

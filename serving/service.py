@@ -40,13 +40,14 @@ from serving.auth import TokenFile
 from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error
-from serving.lifecycle import die_with_parent, remember_server
+from serving.lifecycle import ServerGone, die_with_parent, remember_server, server_alive
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
 from serving.settings import configured_workers, service_settings
 from serving.upload_limit import UploadLimit
 
 SETTINGS = service_settings()
 EMBEDDED_ATTEMPTS = 3
+SERVER_CHECK_S = 0.5  # how often a call waiting on the model service checks that the server still runs
 logger = logging.getLogger("deephash.service")
 Video = Annotated[Path, ContentType("video/*")]
 DEFAULT_SEARCH = SearchOptions()
@@ -164,16 +165,31 @@ class DeepHashService:
     async def _run_model(self, frames: np.ndarray) -> list[VideoHash]:
         if self.triton is not None:
             return await self.triton.hash_frames(frames)
-        for attempt in range(EMBEDDED_ATTEMPTS):
+        for _ in range(EMBEDDED_ATTEMPTS):
             try:
-                rows = await self.embedded.to_async.run(frames)
+                rows = await self._call_embedded(frames)
                 return hashes_from_outputs(outputs_from_rows(rows), self.catalog.config)
             except aiohttp.ClientConnectionError as error:
                 # BentoML reuses keep-alive connections between services that the other side may have just
                 # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
-                if attempt == EMBEDDED_ATTEMPTS - 1:
-                    logger.warning("the embedded model service did not answer (%r): running the model here", error)
+                failure = error
+            except ServerGone as error:
+                failure = error
+                break
+        logger.warning("the embedded model service did not answer (%r): running the model here", failure)
         return await self._run(self._run_model_here, frames)
+
+    async def _call_embedded(self, frames: np.ndarray) -> list[dict]:
+        """The embedded model service's answer; :class:`ServerGone` as soon as the server process is gone (its
+        model service may then hold connections that no one will ever answer)."""
+        call = asyncio.ensure_future(self.embedded.to_async.run(frames))
+        while True:
+            done, _ = await asyncio.wait({call}, timeout=SERVER_CHECK_S)
+            if done:
+                return call.result()
+            if not server_alive():
+                call.cancel()
+                raise ServerGone("the server process is gone")
 
     def _run_model_here(self, frames: np.ndarray) -> list[VideoHash]:
         """The same ONNX model in this process: what answers when the model service is gone, e.g. while a

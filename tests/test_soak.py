@@ -1,0 +1,20 @@
+"""The failure campaign, short form (benchmarks/soak.py runs the long one): nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from soak import campaign  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+
+
+def test_sigkills_under_mixed_load_lose_no_acknowledged_write(default_model, tmp_path):
+    report = campaign(default_model, tmp_path, seconds=45, kills=3, threads=3)
+    assert report["acknowledged_adds"] > 20 and report["acknowledged_removes"] > 0, report
+    assert report["kills"] == {"service": 2, "worker": 1} and report["restarts"] == 2
+    assert report["lost"] == [] and report["resurrected"] == [], report
+    assert report["unexpected_5xx"] == [] and report["slow_hostile"] == [], report
+    assert report["library_problems"] == {"video": [], "audio": []}, report
+    assert report["outcomes"].get("hostile 400", 0) > 0 and "hostile 200" not in report["outcomes"], report
