@@ -1,12 +1,7 @@
-"""BentoML 1.4 service: hash, search, add, remove, get and stats over HTTP.
-
-Configuration: :mod:`serving.settings`; answers: :mod:`serving.schemas`; errors: :mod:`serving.errors`.
-
-An upload is decoded in a worker thread while the event loop keeps serving; its frames then go to the model
-backend without a thread: the embedded model service (:mod:`serving.embedded_model`, adaptively batched by
-BentoML) or Triton through the asyncio gRPC client (batched by Triton). The audio code is computed in a
-thread beside the model call.
-"""
+"""BentoML 1.4 service: hash, search, add, remove, get, stats and backup over HTTP (settings, schemas, errors:
+their modules). An upload is decoded in a worker thread while the event loop keeps serving; its frames go to
+the embedded model service (:mod:`serving.model_client`) or Triton (asyncio gRPC), both batching; the audio code
+is computed in a thread beside the model call."""
 
 from __future__ import annotations
 
@@ -18,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import aiohttp
 import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException
@@ -29,10 +23,8 @@ from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload, Neighbour
 from deephash.codes import from_hex, to_hex
 from deephash.errors import DeepHashError, IncompatibleLibrary, ModelError, UnknownVideoId
-from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows, with_sampling_note
+from deephash.hasher import VideoHash, with_sampling_note
 from deephash.index.idmap import check_video_id
-from deephash.model.artifacts import ONNX_FILE
-from deephash.model.onnx import OnnxRunner
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
 from serving.audit import AUDIT_FILE, AuditLog
@@ -40,14 +32,13 @@ from serving.auth import TokenFile
 from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error
-from serving.lifecycle import ServerGone, die_with_parent, remember_server, server_alive
+from serving.lifecycle import die_with_parent, remember_server
+from serving.model_client import EmbeddedModelClient
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
 from serving.settings import configured_workers, service_settings
 from serving.upload_limit import UploadLimit
 
 SETTINGS = service_settings()
-EMBEDDED_ATTEMPTS = 3
-SERVER_CHECK_S = 0.5  # how often a call waiting on the model service checks that the server still runs
 logger = logging.getLogger("deephash.service")
 Video = Annotated[Path, ContentType("video/*")]
 DEFAULT_SEARCH = SearchOptions()
@@ -73,7 +64,6 @@ class DeepHashService:
 
     def __init__(self) -> None:
         die_with_parent()
-        self._local_model: OnnxRunner | None = None  # made only if the embedded model service stops answering
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
         self.catalog_error: IncompatibleLibrary | None = None
         limits = SETTINGS.video_limits
@@ -82,6 +72,7 @@ class DeepHashService:
         except IncompatibleLibrary as error:  # keep answering, with 409 on every library call
             self.catalog_error = error
             self.catalog = Catalog(SETTINGS.model, None, limits)
+        self.embedded_model = EmbeddedModelClient(self.embedded, SETTINGS.model, self.catalog.config)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
         SETTINGS.check_access_control()
         self.tokens = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" else None
@@ -165,38 +156,7 @@ class DeepHashService:
     async def _run_model(self, frames: np.ndarray) -> list[VideoHash]:
         if self.triton is not None:
             return await self.triton.hash_frames(frames)
-        for _ in range(EMBEDDED_ATTEMPTS):
-            try:
-                rows = await self._call_embedded(frames)
-                return hashes_from_outputs(outputs_from_rows(rows), self.catalog.config)
-            except aiohttp.ClientConnectionError as error:
-                # BentoML reuses keep-alive connections between services that the other side may have just
-                # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
-                failure = error
-            except ServerGone as error:
-                failure = error
-                break
-        logger.warning("the embedded model service did not answer (%r): running the model here", failure)
-        return await self._run(self._run_model_here, frames)
-
-    async def _call_embedded(self, frames: np.ndarray) -> list[dict]:
-        """The embedded model service's answer; :class:`ServerGone` as soon as the server process is gone (its
-        model service may then hold connections that no one will ever answer)."""
-        call = asyncio.ensure_future(self.embedded.to_async.run(frames))
-        while True:
-            done, _ = await asyncio.wait({call}, timeout=SERVER_CHECK_S)
-            if done:
-                return call.result()
-            if not server_alive():
-                call.cancel()
-                raise ServerGone("the server process is gone")
-
-    def _run_model_here(self, frames: np.ndarray) -> list[VideoHash]:
-        """The same ONNX model in this process: what answers when the model service is gone, e.g. while a
-        SIGTERM stops it before the uploads this worker is still finishing have reached it."""
-        if self._local_model is None:
-            self._local_model = OnnxRunner(SETTINGS.model / ONNX_FILE)
-        return hashes_from_outputs(self._local_model.run(frames), self.catalog.config)
+        return await self.embedded_model.hash_frames(frames)
 
     async def _hash(self, video: Path) -> HashedUpload:
         """Decode (thread) → model (awaited, batched with other uploads) beside the audio code (thread)."""

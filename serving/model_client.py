@@ -1,0 +1,64 @@
+"""The HTTP service's way to the embedded model: calls to the model service, and the same model run in this
+process when that service stops answering.
+
+BentoML stops the model service together with the HTTP workers on SIGTERM, and a server process that dies
+leaves the model service's socket open in the HTTP worker, where connections are accepted and never answered.
+So a call gives up as soon as the server process is gone, and uploads still in flight are finished with the
+same ONNX model here instead of failing: identical codes either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+from deephash.hasher import VideoHash, hashes_from_outputs, outputs_from_rows
+from deephash.model.artifacts import ONNX_FILE
+from deephash.model.config import ModelConfig
+from deephash.model.onnx import OnnxRunner
+from serving.lifecycle import ServerGone, server_alive
+
+ATTEMPTS = 3
+SERVER_CHECK_S = 0.5  # how often a call waiting on the model service checks that the server still runs
+logger = logging.getLogger("deephash.service")
+
+
+class EmbeddedModelClient:
+    def __init__(self, service, model_dir: Path, config: ModelConfig) -> None:
+        self.service, self.model_dir, self.config = service, Path(model_dir), config
+        self._local: OnnxRunner | None = None  # made only if the model service stops answering
+
+    async def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
+        failure: Exception | None = None
+        for _ in range(ATTEMPTS):
+            try:
+                rows = await self._call(frames)
+                return hashes_from_outputs(outputs_from_rows(rows), self.config)
+            except aiohttp.ClientConnectionError as error:
+                # BentoML reuses keep-alive connections between services that the other side may have just
+                # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
+                failure = error
+            except ServerGone as error:
+                failure = error
+                break
+        logger.warning("the embedded model service did not answer (%r): running the model here", failure)
+        return await asyncio.to_thread(self._run_here, frames)
+
+    async def _call(self, frames: np.ndarray) -> list[dict]:
+        call = asyncio.ensure_future(self.service.to_async.run(frames))
+        while True:
+            done, _ = await asyncio.wait({call}, timeout=SERVER_CHECK_S)
+            if done:
+                return call.result()
+            if not server_alive():
+                call.cancel()
+                raise ServerGone("the server process is gone")
+
+    def _run_here(self, frames: np.ndarray) -> list[VideoHash]:
+        if self._local is None:
+            self._local = OnnxRunner(self.model_dir / ONNX_FILE)
+        return hashes_from_outputs(self._local.run(frames), self.config)
