@@ -180,3 +180,21 @@ def test_a_file_of_many_streams_is_refused_before_decoding(tmp_path):
     with pytest.raises(VideoLimitExceeded, match="40 streams exceed the limit of 16"):
         sample_frames(path)
     assert sample_frames(path, limits=VideoLimits(max_streams=64)).frames.shape == (5, 3, 224, 224)
+
+
+@pytest.mark.parametrize("sampler", ["exact", "keyframes"])
+def test_a_raw_stream_without_duration_gives_frames_spread_over_it(tmp_path, sampler):
+    """A raw H.264 stream has no duration and cannot be rewound: it is decoded once, and the frames picked
+    near the centres of T equal parts of it (frame i is grey level 20 + 2i; centres at frames 10, 30, ... 90)."""
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for index in range(100):
+            image = np.full((64, 64, 3), 20 + 2 * index, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    sampled = sample_frames(path, FrameSpec(5, 32, sampler))
+    assert sampled.distinct_frames == 5
+    levels = [(float(frame.mean()) - 20) / 2 for frame in sampled.frames]
+    assert all(abs(level - centre) <= 5 for level, centre in zip(levels, (10, 30, 50, 70, 90))), levels

@@ -139,7 +139,7 @@ def _sample(source: VideoSource, spec: FrameSpec, limits: VideoLimits) -> Sample
         elif duration > 0:  # a keyframe serves a target inside the target's own slice of the video
             frames = frames_at_keyframes(container, stream, targets, deadline, within_s=duration / (2 * spec.count))
         if frames is None:
-            frames = frames_by_decoding(container, stream, targets, deadline)
+            frames = frames_by_decoding(container, stream, targets, deadline, rewind=duration > 0)
     region = active_region(np.stack([_grey(frame) for frame in frames]))
     images = np.stack([_square_rgb(frame, spec.size, region) for frame in frames])
     distinct = len({id(frame) for frame in frames})

@@ -21,12 +21,21 @@ import numpy as np
 
 from deephash.errors import CorruptVideo, DecodeTimeout, NoDecodableFrames
 
+_KEPT_PER_TARGET = 8  # frames kept in memory per target when the whole stream must be decoded
+
+
+class _Unseekable(Exception):
+    """A seek failed: the caller decodes the stream from its start instead."""
+
 
 def frames_by_seeking(container, stream, targets: list[float], deadline: float) -> list | None:
     """One seek per target; None when the stream cannot be sought (caller falls back to decoding)."""
     chosen: list = []
     for target in targets:
-        best = _frame_on_screen(container, stream, target, deadline)
+        try:
+            best = _frame_on_screen(container, stream, target, deadline)
+        except _Unseekable:
+            return None
         if best is None:
             best = chosen[-1] if chosen else None
         if best is None:
@@ -39,12 +48,12 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float) 
 
 def _frame_on_screen(container, stream, target: float, deadline: float) -> av.VideoFrame | None:
     """Seek before ``target`` and decode up to the frame on screen at that time (the first frame when none
-    precedes it); None when the stream cannot be sought or yields nothing."""
+    precedes it); None when nothing decodes there, :class:`_Unseekable` when the stream cannot be sought."""
     start = _start_time(stream)
     try:
         container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
-    except av.error.FFmpegError:
-        return None
+    except av.error.FFmpegError as error:
+        raise _Unseekable from error
     best = None
     for frame in _decode(container, stream, deadline):
         if _frame_time(frame) - start > target + 1e-9:
@@ -55,57 +64,78 @@ def _frame_on_screen(container, stream, target: float, deadline: float) -> av.Vi
 
 def frames_at_keyframes(container, stream, targets: list[float], deadline: float, within_s: float) -> list | None:
     """The keyframe nearest each target (the earlier one on a tie) when it lies within ``within_s`` of it,
-    else the exact frame; None when the stream cannot be sought (caller falls back to decoding)."""
+    else the exact frame; the exact sampler's frames for a stream whose keyframes carry no timestamp; None
+    when the stream cannot be sought (caller falls back to decoding)."""
     start = _start_time(stream)
-    decoded: dict[int, av.VideoFrame] = {}
+    frames: dict[int, av.VideoFrame] = {}  # by timestamp: a frame chosen twice is one distinct frame
     chosen: list = []
     around: tuple | None = None  # (time, packet) of the keyframes before and after the last target
-    for target in targets:
-        if around is None or not _surround(around, target):
-            try:
-                container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
-            except av.error.FFmpegError:
-                return None
-            around = _keyframes_around(container, stream, target, start, deadline)
-        candidates = [keyframe for keyframe in around if keyframe is not None]
-        moment, packet = min(
-            candidates or [(np.inf, None)], key=lambda keyframe: (abs(keyframe[0] - target), keyframe[0])
-        )
-        if abs(moment - target) > within_s + 1e-9:
-            frame = _frame_on_screen(container, stream, target, deadline)
-            around = None  # the demuxer has moved on
-            if frame is None:
-                return None
-            chosen.append(frame)
-            continue
-        if packet.pts not in decoded:
-            frame = _decode_alone(stream, packet)
-            if frame is None:
-                return None
-            decoded[packet.pts] = frame
-        chosen.append(decoded[packet.pts])
+    try:
+        for target in targets:
+            if around is None or not _surround(around, target):
+                try:
+                    container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
+                except av.error.FFmpegError as error:
+                    raise _Unseekable from error
+                around = _keyframes_around(container, stream, target, start, deadline)
+            candidates = [keyframe for keyframe in around if keyframe is not None]
+            if not candidates:
+                return frames_by_seeking(container, stream, targets, deadline)
+            moment, packet = min(candidates, key=lambda keyframe: (abs(keyframe[0] - target), keyframe[0]))
+            if abs(moment - target) > within_s + 1e-9:
+                frame = _frame_on_screen(container, stream, target, deadline)
+                around = None  # the demuxer has moved on
+                if frame is None:
+                    return None
+                chosen.append(frame if frame.pts is None else frames.setdefault(frame.pts, frame))
+            else:
+                stamp = _timestamp(packet)
+                if stamp not in frames:
+                    frame = _decode_alone(stream, packet)
+                    if frame is None:
+                        return None
+                    frames[stamp] = frame
+                chosen.append(frames[stamp])
+    except _Unseekable:
+        return None
     return chosen
 
 
-def frames_by_decoding(container, stream, targets: list[float], deadline: float) -> list:
-    """Decode from the start and keep the frame nearest each target (for unseekable inputs)."""
-    try:
-        container.seek(0)
-    except av.error.FFmpegError as error:  # e.g. an image demuxer that cannot rewind after a failed seek
-        raise CorruptVideo(f"the input cannot be read as a video from its start: {error}") from error
-    decoded = list(_decode(container, stream, deadline))
-    if not decoded:
+def frames_by_decoding(container, stream, targets: list[float], deadline: float, rewind: bool) -> list:
+    """Decode from the start and keep the frame nearest each target's place in the decoded span (for inputs
+    that cannot be sought or have no known duration). Every frame's time is kept but only a thinning sample of
+    the frames themselves (at most ``_KEPT_PER_TARGET`` per target), so a long input cannot fill the memory.
+    ``rewind``: go back to the start first (after a failed attempt to seek, not on a container just opened,
+    which a raw stream cannot rewind)."""
+    if rewind:
+        try:
+            container.seek(0)
+        except av.error.FFmpegError as error:  # e.g. an image demuxer that cannot rewind after a failed seek
+            raise CorruptVideo(f"the input cannot be read as a video from its start: {error}") from error
+    limit = max(2, _KEPT_PER_TARGET * len(targets))
+    kept: dict[int, av.VideoFrame] = {}  # decode index → frame, every ``stride``-th one
+    times: list[float] = []
+    stride = 1
+    for index, frame in enumerate(_decode(container, stream, deadline)):
+        times.append(_frame_time(frame))
+        if index % stride == 0:
+            kept[index] = frame
+        if len(kept) > limit:
+            stride *= 2
+            kept = {kept_index: kept[kept_index] for kept_index in kept if kept_index % stride == 0}
+    if not times:
         raise NoDecodableFrames("no frame of the video stream could be decoded")
-    if len(decoded) == 1 or not targets:
-        return [decoded[0]] * len(targets)
-    times = np.array([_frame_time(frame) for frame in decoded])
+    indices = np.array(sorted(kept))
+    kept_times = np.array([times[index] for index in indices])
+    fractions = (np.arange(len(targets)) + 0.5) / max(len(targets), 1)  # targets are slice centres
     span = times[-1] - times[0]
-    if span <= 0:
-        picks = np.linspace(0, len(decoded) - 1, len(targets)).round().astype(int)
+    if span <= 0:  # no usable timestamps: spread the picks over the decoding order
+        wanted = fractions * (len(times) - 1)
+        picks = np.abs(indices[None, :] - wanted[:, None]).argmin(axis=1)
     else:
-        scaled = times[0] + np.array(targets) / max(targets[-1] + targets[0], 1e-9) * span
-        picks = np.abs(times[None, :] - scaled[:, None]).argmin(axis=1)
-    return [decoded[index] for index in picks]
+        wanted = times[0] + fractions * span
+        picks = np.abs(kept_times[None, :] - wanted[:, None]).argmin(axis=1)
+    return [kept[int(indices[pick])] for pick in picks]
 
 
 def _keyframes_around(container, stream, target: float, start: float, deadline: float) -> tuple:
@@ -116,9 +146,9 @@ def _keyframes_around(container, stream, target: float, start: float, deadline: 
         for packet in container.demux(stream):
             if time.monotonic() > deadline:
                 raise DecodeTimeout("reading the video exceeded the time limit")
-            if packet.pts is None or not packet.is_keyframe:
+            if not packet.is_keyframe or _timestamp(packet) is None:
                 continue
-            moment = float(packet.pts * stream.time_base) - start
+            moment = float(_timestamp(packet) * stream.time_base) - start
             if moment <= target + 1e-9:
                 before = (moment, packet)
             else:
@@ -127,6 +157,11 @@ def _keyframes_around(container, stream, target: float, start: float, deadline: 
     except av.error.FFmpegError as error:
         raise CorruptVideo(f"reading the video failed: {error}") from error
     return before, after
+
+
+def _timestamp(packet) -> int | None:
+    """A packet's presentation time, else its decoding time (raw and AVI streams often carry only that)."""
+    return packet.pts if packet.pts is not None else packet.dts
 
 
 def _surround(around: tuple, target: float) -> bool:
