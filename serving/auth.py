@@ -82,16 +82,24 @@ class TokenFile:
             self._grants, self._stamp = parse_tokens(self.path.read_text()), stamp
         return self._grants
 
-    def authorise(self, authorization: str | None, needed: str) -> Grant:
-        """The grant of the bearer token in an ``Authorization`` header, if its role allows ``needed``."""
+    def grant_of(self, authorization: str | None) -> Grant | None:
+        """The grant of the bearer token in an ``Authorization`` header; None without a known one."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("this call needs a bearer token (Authorization: Bearer <token>)")
+            return None
         digest = token_hash(token.strip())
         found = None
         for grant in self.grants():  # every grant is compared, so the time does not say which one matched
             if hmac.compare_digest(grant.digest, digest):
                 found = grant
+        return found
+
+    def authorise(self, authorization: str | None, needed: str) -> Grant:
+        """The grant of the bearer token in an ``Authorization`` header, if its role allows ``needed``."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("this call needs a bearer token (Authorization: Bearer <token>)")
+        found = self.grant_of(authorization)
         if found is None:
             raise Unauthenticated("unknown or revoked token")
         if ROLES.index(found.role) < ROLES.index(needed):

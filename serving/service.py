@@ -294,4 +294,8 @@ class DeepHashService:
 
 
 DeepHashService.add_asgi_middleware(UploadLimit, max_bytes=SETTINGS.max_upload_bytes + FORM_OVERHEAD_BYTES)
-DeepHashService.add_asgi_middleware(ClientLimit, max_in_flight=SETTINGS.max_in_flight_per_client)
+DeepHashService.add_asgi_middleware(
+    ClientLimit,
+    max_in_flight=SETTINGS.max_in_flight_per_client,
+    tokens=TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" and SETTINGS.tokens_file else None,
+)

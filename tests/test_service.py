@@ -438,12 +438,23 @@ def test_an_oversized_upload_is_refused_while_it_streams(tmp_path_factory, defau
 
 
 def test_a_client_over_its_in_flight_limit_gets_429_and_others_are_served(tmp_path_factory, default_model, clips):
-    server = start(tmp_path_factory, default_model, DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT="2")
+    from serving.auth import new_token
+
+    tokens = {name: new_token("read", name) for name in ("client-a", "client-b")}
+    tokens_file = tmp_path_factory.mktemp("limit") / "tokens"
+    tokens_file.write_text("".join(line + "\n" for _, line in tokens.values()))
+    server = start(
+        tmp_path_factory,
+        default_model,
+        DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT="2",
+        DEEPHASH_AUTH="tokens",
+        DEEPHASH_TOKENS_FILE=str(tokens_file),
+    )
     video = clips["bigbuckbunny"].read_bytes()  # about half a second of decoding per upload
 
-    def upload(token: str) -> httpx.Response:
+    def upload(name: str) -> httpx.Response:
         files = {"video": ("v.mp4", video, "video/mp4")}
-        headers = {"authorization": f"Bearer {token}"}  # the server is open: the token only names the client
+        headers = {"authorization": f"Bearer {tokens[name][0]}"}
         return httpx.post(f"{server.url}/hash", files=files, headers=headers, timeout=120)
 
     try:
@@ -459,6 +470,21 @@ def test_a_client_over_its_in_flight_limit_gets_429_and_others_are_served(tmp_pa
         assert httpx.get(f"{server.url}/livez").status_code == 200
     finally:
         server.stop()
+
+
+def test_made_up_tokens_do_not_make_a_caller_many_clients(tmp_path):
+    from serving.auth import TokenFile, new_token
+    from serving.client_limit import ClientLimit
+
+    token, line = new_token("read", "known")
+    (tmp_path / "tokens").write_text(line + "\n")
+    limit = ClientLimit(None, 2, TokenFile(tmp_path / "tokens"))
+
+    def client(authorization: str) -> str:
+        return limit._client({"headers": [(b"authorization", authorization.encode())], "client": ("10.0.0.7", 1)})
+
+    assert client("Bearer made-up-1") == client("Bearer made-up-2") == "address:10.0.0.7"
+    assert client(f"Bearer {token}").startswith("token:")
 
 
 def test_more_than_one_worker_is_refused_before_any_starts(tmp_path, default_model):
