@@ -51,7 +51,7 @@ def hash_many(
     batch: int = 1,
     audio: bool = True,
 ) -> Iterator[Hashed]:
-    """Each source's :class:`Hashed`, in order. At most ``2 * workers + batch`` videos are sampled ahead of
+    """Each source's :class:`Hashed`, in order. Sampling runs at most ``2 * workers + batch`` videos ahead of
     the model, so memory stays bounded however many sources there are; ``batch`` videos go through the model
     at once (1 is fastest on most CPUs; larger batches pay off on GPUs)."""
     if batch < 1:
@@ -61,11 +61,12 @@ def hash_many(
     def prepare(source: VideoSource) -> _Sampled:
         try:
             sampled = hasher.sample(source)
-        except VideoError as error:
+            return _Sampled(source, sampled, hash_audio(source) if audio else None, None)
+        except (VideoError, OSError) as error:  # a damaged sound track, a file that vanished meanwhile
             return _Sampled(source, None, None, str(error))
-        return _Sampled(source, sampled, hash_audio(source) if audio else None, None)
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="deephash-sample") as pool:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="deephash-sample")
+    try:
         ready: list[_Sampled] = []
         for item in _in_order(pool, prepare, sources, ahead=2 * workers + batch):
             ready.append(item)
@@ -73,6 +74,8 @@ def hash_many(
                 yield from _run_model(hasher, ready)
                 ready = []
         yield from _run_model(hasher, ready)
+    finally:  # a caller that stops early (Ctrl-C, an error) does not wait for the videos read ahead
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _in_order(pool: ThreadPoolExecutor, function, sources: Iterable, ahead: int) -> Iterator:

@@ -168,7 +168,10 @@ def run_repository(args) -> int:
         profile = BatchingProfile.load(model_dir(args))
         if profile is None:
             raise CommandError(f"{model_dir(args)} has no {BATCHING_FILE}: run `deephash export batching` first")
-        settings = settings.with_batching(profile)
+        try:
+            settings = settings.with_batching(profile)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         print(f"batch sizes measured on {profile.device}: {list(profile.useful_sizes) or 'none beats batch 1'}")
     folder = render_repository(model_dir(args), args.out, settings)
     print(f"wrote {folder}")

@@ -44,13 +44,12 @@ class TritonModelConfig:
             raise ValueError(f"unknown target {self.target!r}; one of {', '.join(BACKENDS)}")
 
     def with_batching(self, profile: BatchingProfile) -> TritonModelConfig:
-        """Only the batch sizes measured to pay off on this device; no dynamic batching when none does."""
-        return replace(
-            self,
-            max_batch_size=profile.max_batch,
-            preferred_batch_sizes=profile.useful_sizes,
-            dynamic_batching=bool(profile.useful_sizes),
-        )
+        """The dynamic batcher prefers the sizes measured to pay off on this CPU, and is off when none does;
+        a request may still carry up to ``max_batch_size`` videos. The profile times ONNX Runtime on a CPU, so
+        it says nothing about the GPU flavours."""
+        if self.kind != "KIND_CPU":
+            raise ValueError(f"a CPU batching profile does not fit a {self.kind} model ({self.target})")
+        return replace(self, preferred_batch_sizes=profile.useful_sizes, dynamic_batching=bool(profile.useful_sizes))
 
     def to_proto(self, model: ModelConfig, name: str = SERVED_MODEL_NAME) -> model_config_pb2.ModelConfig:
         outputs = [{"name": "code", "data_type": "TYPE_UINT8", "dims": [model.code_bits // 8]}]

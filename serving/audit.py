@@ -2,16 +2,18 @@
 
 Lines are appended with a single ``write`` on a file opened in append mode, so concurrent writers never
 interleave within a line, and each is flushed to disk before the answer goes out: a mutation that was
-acknowledged is in the trail. Refused and failed attempts are recorded too (with their HTTP status).
+acknowledged is in the trail. Refused, failed and cancelled attempts are recorded too (with their HTTP status);
+refusals made before the service sees a request (413 for an upload over the limit, 429) are not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bentoml.exceptions import BentoMLException
@@ -33,18 +35,26 @@ class AuditLog:
         finally:
             os.close(descriptor)
 
-    @contextlib.contextmanager
-    def mutation(self, who: str, client: str, action: str, video_id: str) -> Iterator[dict]:
+    async def record(self, **fields: object) -> None:
+        """:meth:`write` off the event loop (the fsync may take a while)."""
+        await asyncio.to_thread(self.write, **fields)
+
+    @contextlib.asynccontextmanager
+    async def mutation(self, who: str, client: str, action: str, video_id: str) -> AsyncIterator[dict]:
         """Record ``action`` on ``video_id`` once it ends: the caller puts its outcome in the yielded dict; an
-        exception is recorded with its status and passed on."""
+        exception is recorded with its status and passed on, a cancelled request as 499 (its write may still
+        complete in its thread)."""
         record: dict = {"outcome": None}
         fields = {"who": who, "client": client, "action": action, "video_id": video_id}
         try:
             yield record
         except BentoMLException as error:
-            self.write(**fields, outcome="failed", status=int(error.error_code))
+            await self.record(**fields, outcome="failed", status=int(error.error_code))
+            raise
+        except asyncio.CancelledError:
+            self.write(**fields, outcome="cancelled", status=499)  # no awaiting in a cancelled task
             raise
         except Exception:
-            self.write(**fields, outcome="failed", status=500)
+            await self.record(**fields, outcome="failed", status=500)
             raise
-        self.write(**fields, outcome=record["outcome"], status=200)
+        await self.record(**fields, outcome=record["outcome"], status=200)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -129,8 +129,8 @@ class DeepHashService:
             raise http_error(error) from error
         return grant.name or grant.digest[:12]
 
-    @contextlib.contextmanager
-    def _mutation(self, ctx: bentoml.Context, action: str, video_id: str) -> Iterator[dict]:
+    @contextlib.asynccontextmanager
+    async def _mutation(self, ctx: bentoml.Context, action: str, video_id: str) -> AsyncIterator[dict]:
         """A write-role call, in the audit trail however it ends (refused callers included)."""
         client = ctx.request.client.host if ctx.request.client else "unknown"
         try:
@@ -138,9 +138,9 @@ class DeepHashService:
         except BentoMLException as error:
             status = int(error.error_code)
             fields = {"who": None, "client": client, "action": action, "video_id": video_id}
-            self.audit.write(**fields, outcome="refused", status=status)
+            await self.audit.record(**fields, outcome="refused", status=status)
             raise
-        with self.audit.mutation(who, client, action, video_id) as record:
+        async with self.audit.mutation(who, client, action, video_id) as record:
             yield record
 
     def _library(self) -> Catalog:
@@ -193,7 +193,7 @@ class DeepHashService:
     async def add(self, ctx: bentoml.Context, video_id: str, video: Video) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
-        with self._mutation(ctx, "add", video_id) as record:
+        async with self._mutation(ctx, "add", video_id) as record:
             await self._run(check_video_id, video_id)  # 400 before any work
             await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
             library = self._library()
@@ -261,7 +261,7 @@ class DeepHashService:
 
     @bentoml.api
     async def remove(self, ctx: bentoml.Context, video_id: str) -> RemovedOut:
-        with self._mutation(ctx, "remove", video_id) as record:
+        async with self._mutation(ctx, "remove", video_id) as record:
             async with self.lock:
                 removed = await self._run(self._library().remove, video_id)
                 self._count_rows()
@@ -279,7 +279,7 @@ class DeepHashService:
         folder = SETTINGS.data / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         async with self.lock:
             copied = await self._run(library.backup, folder)
-        self.audit.write(who=who, action="backup", video_id=None, outcome=str(folder), status=200)
+        await self.audit.record(who=who, action="backup", video_id=None, outcome=str(folder), status=200)
         return copied
 
     @bentoml.api

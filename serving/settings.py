@@ -13,6 +13,7 @@ have in flight before it gets 429; ``DEEPHASH_TOKENS_FILE`` the bearer tokens (`
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -22,10 +23,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deephash.errors import ModelError
 from deephash.model.artifacts import DEFAULT_MODEL_DIR
-from deephash.model.batching import BatchingProfile
+from deephash.model.batching import BATCHING_FILE, BatchingProfile
 from deephash.video import VideoLimits
 
 UNMEASURED_MAX_BATCH = 16
+logger = logging.getLogger("deephash.service")
 
 
 class ServiceSettings(BaseSettings):
@@ -58,6 +60,16 @@ class ServiceSettings(BaseSettings):
         if self.max_batch is not None:
             return self.max_batch
         profile = BatchingProfile.load(self.model) if self.model.is_dir() else None
+        if profile is not None and not profile.measured_here():
+            logger.warning(
+                "%s was measured on %s with %d threads, not on this machine: batches of up to %d; run "
+                "`deephash export batching` here",
+                BATCHING_FILE,
+                profile.device,
+                profile.threads,
+                UNMEASURED_MAX_BATCH,
+            )
+            profile = None
         return UNMEASURED_MAX_BATCH if profile is None else profile.max_batch
 
     def check_access_control(self) -> None:

@@ -17,6 +17,8 @@ def profile(**rates: float) -> BatchingProfile:
 def test_only_sizes_at_least_as_fast_as_one_video_are_useful():
     measured = profile(b1=40.0, b2=44.0, b4=40.0, b8=39.9, b16=20.0)
     assert measured.useful_sizes == (2, 4) and measured.max_batch == 4
+    gap = profile(b1=40.0, b2=44.0, b4=39.0, b8=48.0)  # a batcher would form 3 and 4 on its way to 8
+    assert gap.useful_sizes == (2,) and gap.max_batch == 2
     assert profile(b1=40.0, b2=30.0).useful_sizes == () and profile(b1=40.0, b2=30.0).max_batch == 1
 
 
@@ -46,17 +48,23 @@ def test_triton_config_forms_only_the_useful_sizes(default_model):
 
     config = load_config(default_model)
     tuned = TritonModelConfig().with_batching(profile(b1=40.0, b2=44.0, b4=41.0, b8=30.0)).to_proto(config)
-    assert tuned.max_batch_size == 4 and list(tuned.dynamic_batching.preferred_batch_size) == [2, 4]
+    assert tuned.max_batch_size == 64 and list(tuned.dynamic_batching.preferred_batch_size) == [2, 4]
     alone = TritonModelConfig().with_batching(profile(b1=40.0, b2=30.0)).to_proto(config)
-    assert alone.max_batch_size == 1 and not alone.HasField("dynamic_batching")
+    assert alone.max_batch_size == 64 and not alone.HasField("dynamic_batching")  # clients may still batch
+    with pytest.raises(ValueError, match="KIND_GPU"):
+        TritonModelConfig(target="tensorrt", kind="KIND_GPU").with_batching(profile(b1=40.0, b2=44.0))
 
 
 def test_embedded_batcher_takes_the_setting_then_the_profile_then_a_default(tmp_path, monkeypatch):
+    from deephash.model.batching import cpu_name
+    from deephash.model.onnx import default_threads
     from serving.settings import UNMEASURED_MAX_BATCH, ServiceSettings
 
     monkeypatch.delenv("DEEPHASH_MAX_BATCH", raising=False)
     assert ServiceSettings(model=tmp_path).embedded_max_batch() == UNMEASURED_MAX_BATCH
-    profile(b1=40.0, b2=44.0, b4=30.0).save(tmp_path)
+    profile(b1=40.0, b2=44.0, b4=30.0).save(tmp_path)  # measured elsewhere: ignored
+    assert ServiceSettings(model=tmp_path).embedded_max_batch() == UNMEASURED_MAX_BATCH
+    BatchingProfile(cpu_name(), default_threads(), {1: 40.0, 2: 44.0, 4: 30.0}).save(tmp_path)
     assert ServiceSettings(model=tmp_path).embedded_max_batch() == 2
     monkeypatch.setenv("DEEPHASH_MAX_BATCH", "8")
     assert ServiceSettings(model=tmp_path).embedded_max_batch() == 8
@@ -82,5 +90,5 @@ def test_cli_measures_then_renders_a_repository_from_the_measurement(default_mod
         main(["export", "repository", "--model", str(model), "--out", str(tmp_path / "r"), "--measured-batching"]) == 0
     )
     text = (tmp_path / "r" / "deephash_video" / "config.pbtxt").read_text()
-    assert f"max_batch_size: {measured.max_batch}\n" in text
+    assert "max_batch_size: 64\n" in text
     assert ("dynamic_batching" in text) == bool(measured.useful_sizes)

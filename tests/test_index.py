@@ -208,14 +208,15 @@ def test_backup_is_a_verified_copy_of_one_generation_and_restores(library, tmp_p
         assert backup.verify() == [] and len(backup) == 299 and "after" not in backup and "v9" not in backup
         assert np.array_equal(backup.get("v7").code, codes[8])
         assert [backup.search(query, 20) for query in queries] == expected
-    with Library.open(tmp_path / "backup", writable=True) as backup:
+    with Library.open(tmp_path / "backup") as backup:  # no writer: a reader may copy it
         backup.backup(tmp_path / "restored")
     with Library.open(tmp_path / "restored") as restored:
         assert restored.verify() == [] and [restored.search(query, 20) for query in queries] == expected
     with pytest.raises(LibraryError, match="exists already"):
         library.backup(tmp_path / "backup")
-    with Library.open(library.folder) as reader, pytest.raises(LibraryError, match="read-only"):
-        reader.backup(tmp_path / "other")
+    with Library.open(library.folder) as reader, pytest.raises(LibraryError, match="open for writing"):
+        reader.backup(tmp_path / "other")  # while a writer exists, only the writer takes backups
+    assert not (tmp_path / "other").exists() and not (tmp_path / "other.partial").exists()
 
 
 def test_index_backup_cli_waits_for_no_writer(library, tmp_path, capsys):

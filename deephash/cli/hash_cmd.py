@@ -46,17 +46,17 @@ def run(args) -> int:
         if result is None:
             failures += 1
             message = {"video": video, "error": outcome.error}
-            print(json.dumps(message) if args.json else f"{video}: error: {outcome.error}")
+            tqdm.write(json.dumps(message) if args.json else f"{video}: error: {outcome.error}")
             continue
         audio_hex = None if outcome.audio is None else to_hex(outcome.audio)
         if args.json:
-            print(
+            tqdm.write(
                 json.dumps(
                     {"video": video, "model_version": hasher.version, **result.to_json(), "audio_code": audio_hex}
                 )
             )
         else:
-            print(
+            tqdm.write(
                 f"{video}\n  code  {result.code_hex}\n"
                 f"  L1    {result.l1.name} (id {result.l1.id}, p={result.l1.probability:.3f})\n"
                 f"  L2    {result.l2.name} (id {result.l2.id}, p={result.l2.probability:.3f})"

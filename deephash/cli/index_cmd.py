@@ -84,8 +84,8 @@ def add_parser(subparsers) -> None:
         "backup",
         help="a consistent, verified copy of a library in a new folder",
         description="Copy the library's acknowledged rows and id map at one generation into OUT (a new folder), "
-        "then verify the copy. Takes the writer lock, so no write runs meanwhile; a library a running service "
-        "writes to is backed up through the service (POST /backup with an admin token).",
+        "then verify the copy. No writer may start meanwhile; a library a running service writes to is backed "
+        "up through the service (POST /backup with an admin token).",
     )
     backup.add_argument("library", type=Path)
     backup.add_argument("out", type=Path, help="new folder for the backup")
@@ -211,14 +211,14 @@ def run_stats(args) -> int:
 
 
 def run_backup(args) -> int:
-    with _open(args.library, writable=True) as library:
+    with _open(args.library) as library:
         copied = library.backup(args.out)
     print(f"backed up {copied['rows']} rows of generation {copied['generation']} to {args.out}; verified")
     return 0
 
 
 def run_restore(args) -> int:
-    with _open(args.backup, writable=True) as backup:
+    with _open(args.backup) as backup:
         copied = backup.backup(args.library)
     print(f"restored {copied['rows']} rows of generation {copied['generation']} to {args.library}; verified")
     return 0

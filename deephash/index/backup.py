@@ -2,15 +2,15 @@
 
 The copy is made from one snapshot: the manifest in memory, the acknowledged rows of each of its shards (an
 unacknowledged tail is left behind, tombstones of the last write are applied) and the id map through SQLite's
-online backup. The caller keeps writes out while it runs: the library's writer lock for a library on disk, or
-the one writer's own lock inside the service, which then pauses writes (not reads) for as long as the copy
-takes. A backup is itself a library: it opens, verifies and searches like any other, and restoring it is
-copying it back the same way.
+online backup. The caller keeps writes out while it runs (``Library.backup``: the writer itself, pausing its own
+writes, or a reader while no writer exists). A backup is itself a library: it opens, verifies and searches
+like any other, and restoring it is copying it back the same way.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +27,18 @@ def copy_library(storage: Storage, out: Path) -> dict:
     if out.exists():
         raise LibraryError(f"{out} exists already: a backup goes to a new folder")
     partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # what an interrupted backup left
+    try:
+        rows = _copy_into(storage, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    os.replace(partial, out)
+    manifest = storage.manifest
+    return {"folder": str(out), "generation": manifest.generation, "rows": manifest.live_rows, "rows_copied": rows}
+
+
+def _copy_into(storage: Storage, partial: Path) -> int:
     (partial / SHARD_DIR).mkdir(parents=True)
     manifest = storage.manifest
     rows = 0
@@ -54,8 +66,7 @@ def copy_library(storage: Storage, out: Path) -> dict:
         target.close()
     replace(manifest, pending_tombstones=[]).save(partial)
     _fsync_tree(partial)
-    os.replace(partial, out)
-    return {"folder": str(out), "generation": manifest.generation, "rows": manifest.live_rows, "rows_copied": rows}
+    return rows
 
 
 def _fsync_tree(folder: Path) -> None:

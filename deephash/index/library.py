@@ -9,6 +9,7 @@ compaction and the consistency check in ``maintenance.py``; ``docs/architecture.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -279,15 +280,35 @@ class Library:
         return total
 
     def backup(self, out: Path) -> dict:
-        """A consistent copy of this library in the new folder ``out`` (``backup.py``), verified. Only the
-        writer may take one: holding the writer lock is what keeps writes out while it copies."""
-        self._require_writer()
-        copied = copy_library(self._storage, out)
+        """A consistent copy of this library in the new folder ``out`` (``backup.py``), verified. The writer
+        takes one whenever it likes; a reader only while no process writes the library (it holds a shared lock
+        on the writer's lock file meanwhile, so no writer starts during the copy)."""
+        with self._no_writer_elsewhere():
+            copied = copy_library(self._storage, out)
         with Library.open(out) as copy:
             problems = copy.verify()
         if problems:
             raise LibraryError(f"the backup in {out} does not verify: {'; '.join(problems)}")
         return copied
+
+    @contextlib.contextmanager
+    def _no_writer_elsewhere(self) -> Iterator[None]:
+        lock_path = self.folder / LOCK_FILE
+        if self.writable or not lock_path.exists():  # the writer itself, or a library no writer ever opened
+            yield
+            return
+        with lock_path.open("r") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LibraryError(
+                    f"{self.folder} is open for writing by another process: back it up through that writer "
+                    "(the service's POST /backup)"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def compact(self) -> dict:
         """Rewrite every group's shards without tombstones; returns rows kept and dropped."""

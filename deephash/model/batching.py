@@ -3,8 +3,9 @@
 On GPUs a batch of 16 videos costs little more than one; on small CPUs a large batch can be slower per video
 than running videos one at a time, and a batcher that forms such batches under load makes the server slower
 the busier it gets. So the sizes are not guessed: ``deephash export batching`` times the exported model at
-each size on this device and writes ``batching.json``; the Triton repository and the embedded service's
-adaptive batcher only ever form the sizes that were measured to be at least as fast per video as batch 1.
+each size on this device and writes ``batching.json``; the embedded service's adaptive batcher forms batches
+only up to the largest size below which every measured size was at least as fast per video as batch 1, and
+Triton's CPU repository prefers those sizes (or does not batch at all). A profile of another machine is ignored.
 """
 
 from __future__ import annotations
@@ -39,14 +40,26 @@ class BatchingProfile:
 
     @property
     def useful_sizes(self) -> tuple[int, ...]:
-        """Batch sizes above 1 that run at least as many videos per second as batch size 1."""
-        single = self.videos_per_s[1]
-        return tuple(size for size, rate in sorted(self.videos_per_s.items()) if size > 1 and rate >= single)
+        """The measured sizes above 1, from the smallest up, as long as each runs at least as many videos per
+        second as batch size 1: a batcher forms any size up to its maximum, so a slower size in between ends
+        the run."""
+        single, useful = self.videos_per_s[1], []
+        for size, rate in sorted(self.videos_per_s.items()):
+            if size == 1:
+                continue
+            if rate < single:
+                break
+            useful.append(size)
+        return tuple(useful)
 
     @property
     def max_batch(self) -> int:
         """The largest useful batch size (1: do not batch on this device)."""
         return max(self.useful_sizes, default=1)
+
+    def measured_here(self) -> bool:
+        """Whether this profile was measured on this machine's CPU with the threads this process would use."""
+        return self.device == cpu_name() and self.threads == default_threads()
 
     def save(self, model_dir: Path) -> Path:
         path = Path(model_dir) / BATCHING_FILE
@@ -101,10 +114,10 @@ def measure_model_batching(model_dir: Path, seconds: float = 2.0) -> BatchingPro
     threads = default_threads()
     runner = OnnxRunner(Path(model_dir) / ONNX_FILE, threads)
     shape = (config.num_frames, 3, config.frame_size, config.frame_size)
-    return measure_batching(runner.run, shape, _cpu_name(), threads, seconds=seconds)
+    return measure_batching(runner.run, shape, cpu_name(), threads, seconds=seconds)
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """The CPU's model name and cores (what a CPU profile was measured on)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
