@@ -71,6 +71,11 @@ class LibraryError(DeepHashError):
     exit_code = 6
 
 
+class StorageFailure(LibraryError):
+    """The disk refused a write (full, or failing): nothing of it was acknowledged, and the library is as
+    before it."""
+
+
 class IncompatibleLibrary(LibraryError):
     """Codes of another length or another model version were offered to a library."""
 

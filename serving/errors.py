@@ -17,6 +17,7 @@ from deephash.errors import (
     IncompatibleLibrary,
     InvalidRequest,
     RemoteError,
+    StorageFailure,
     UnknownVideoId,
     VideoError,
 )
@@ -32,6 +33,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DeepHashError], HTTPStatus], ...] = (
     (UnknownVideoId, HTTPStatus.NOT_FOUND),
     (IncompatibleLibrary, HTTPStatus.CONFLICT),
     (RemoteError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (StorageFailure, HTTPStatus.INSUFFICIENT_STORAGE),  # the write was undone: the caller may retry later
 )
 
 

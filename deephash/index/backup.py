@@ -9,9 +9,12 @@ like any other, and restoring it is copying it back the same way.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,6 +52,7 @@ def _copy_into(storage: Storage, partial: Path) -> int:
         copy = Shard(path, writable=True)
         try:
             count = entry.rows
+            copy.reserve(0, count)
             copy.codes[:count], copy.keys[:count], copy.l2[:count] = (
                 source.codes[:count],
                 source.keys[:count],
@@ -67,6 +71,27 @@ def _copy_into(storage: Storage, partial: Path) -> int:
     replace(manifest, pending_tombstones=[]).save(partial)
     _fsync_tree(partial)
     return rows
+
+
+@contextlib.contextmanager
+def no_writer_elsewhere(lock_path: Path, writable: bool) -> Iterator[None]:
+    """For a reader: hold a shared lock on the writer's lock file while copying, so no writer runs meanwhile
+    (refused when one does). The writer itself, or a library no writer ever opened, needs nothing."""
+    if writable or not lock_path.exists():
+        yield
+        return
+    with lock_path.open("r") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LibraryError(
+                f"{lock_path.parent} is open for writing by another process: back it up through that writer "
+                "(the service's POST /backup)"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -3,14 +3,16 @@
 Concurrency model: one writer (enforced by an exclusive ``flock`` on ``writer.lock``), any number of
 readers, in any processes. A reader works on the snapshot of the manifest it opened: rows appended later
 lie past the row counts it knows and are invisible to it; a tombstone written later may or may not be seen.
-``refresh()`` moves a reader to the newest snapshot. The write protocol and recovery are in ``writes.py``,
-compaction and the consistency check in ``maintenance.py``; ``docs/architecture.md`` draws the whole.
+``refresh()`` moves a reader to the newest snapshot. The search is in ``reading.py``, the write protocol and
+recovery in ``writes.py``, compaction and the consistency check in ``maintenance.py``, backups in ``backup.py``;
+``docs/architecture.md`` draws the whole. A write the disk refuses is undone (:class:`StorageFailure`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,24 +21,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deephash.errors import IncompatibleLibrary, LibraryError, UnknownVideoId
+from deephash.errors import IncompatibleLibrary, LibraryError, StorageFailure, UnknownVideoId
 from deephash.index import maintenance, writes
-from deephash.index.backup import copy_library
-from deephash.index.idmap import IdMap, RowLocation
+from deephash.index.backup import copy_library, no_writer_elsewhere
+from deephash.index.idmap import IdMap
 from deephash.index.manifest import MANIFEST_FILE, Manifest
-from deephash.index.scan import masked_topk
+from deephash.index.reading import Hit, search_storage
 from deephash.index.storage import SHARD_DIR, Storage
 
 LOCK_FILE = "writer.lock"
 DEFAULT_SHARD_CAPACITY = 1 << 22  # 4 Mi rows: 64 MiB of 128-bit codes per shard
-
-
-@dataclass(frozen=True)
-class Hit:
-    video_id: str
-    distance: int
-    l1: int
-    l2: int
 
 
 @dataclass(frozen=True)
@@ -65,6 +59,7 @@ class Library:
         self.folder = Path(folder)
         self.writable = writable
         self.recovery: list[str] = []
+        self._unrecovered: Exception | None = None  # set when a failed write could not be undone
         self._lock = None
         if writable:
             self._lock = (self.folder / LOCK_FILE).open("a")
@@ -193,46 +188,7 @@ class Library:
         group whose shards are scanned (None = all shards). ``exclude``: per query, a video id left out.
         Ties are broken by (shard order, row).
         """
-        queries = np.atleast_2d(np.asarray(queries, dtype=np.uint8))
-        if queries.shape[1] != self.manifest.code_bytes:
-            raise IncompatibleLibrary(f"query codes have {queries.shape[1] * 8} bits, library {self.code_bits}")
-        count = len(queries)
-        masks = None if masks is None else np.broadcast_to(np.atleast_2d(masks), queries.shape)
-        groups = list(groups) if groups is not None else [None] * count
-        excluded: list[RowLocation | None] = [
-            self._storage.location(video) if video is not None else None for video in exclude or [None] * count
-        ]
-        found: list[list[tuple[int, int, int]]] = [[] for _ in range(count)]  # (distance, shard index, row)
-        for index, entry in enumerate(self.manifest.shards):
-            wanted = [q for q in range(count) if groups[q] is None or groups[q] == entry.group]
-            if not wanted or entry.rows == 0:
-                continue
-            shard = self._storage.shard(entry.name)
-            exclude_rows = np.array(
-                [excluded[q].row if excluded[q] and excluded[q].shard == entry.name else -1 for q in wanted]
-            )
-            rows, distances = masked_topk(
-                shard.codes[: entry.rows],
-                self._storage.deleted(entry),
-                queries[wanted],
-                None if masks is None else masks[wanted],
-                k,
-                max_distance,
-                exclude_rows,
-                threads,
-            )
-            for position, q in enumerate(wanted):
-                found[q] += [(int(d), index, int(r)) for r, d in zip(rows[position], distances[position]) if r >= 0]
-        return [self._hits(sorted(hits)[:k]) for hits in found]
-
-    def _hits(self, found: list[tuple[int, int, int]]) -> list[Hit]:
-        shards = [self._storage.shard(self.manifest.shards[index].name) for _, index, _ in found]
-        keys = [int(shard.keys[row]) for shard, (_, _, row) in zip(shards, found)]
-        names = self._storage.ids.video_ids(keys)
-        return [
-            Hit(names[key], distance, self.manifest.shards[index].group, int(shard.l2[row]))
-            for key, shard, (distance, index, row) in zip(keys, shards, found)
-        ]
+        return search_storage(self._storage, queries, k, max_distance, masks, groups, exclude, threads)
 
     def stats(self) -> dict:
         return maintenance.stats(self._storage)
@@ -245,6 +201,26 @@ class Library:
     def _require_writer(self) -> None:
         if not self.writable:
             raise LibraryError("the library was opened read-only")
+        if self._unrecovered is not None:
+            raise StorageFailure(
+                f"a write to {self.folder} failed and the library could not be brought back to its last "
+                f"acknowledged state ({self._unrecovered}); free space and open it again"
+            )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that the disk refuses (full, failing) is undone: the library is reread from disk and
+        recovered to its last acknowledged state, as after a crash, and :class:`StorageFailure` raised."""
+        self._require_writer()
+        try:
+            yield
+        except (OSError, sqlite3.Error) as error:
+            try:
+                self._storage.reload()
+                self.recovery += writes.recover(self._storage)
+            except (OSError, sqlite3.Error, LibraryError) as again:
+                self._unrecovered = again
+            raise StorageFailure(f"the disk refused a write to {self.folder}: {error}; nothing was stored") from error
 
     def add(self, video_id: str, code: np.ndarray, l1: int, l2: int) -> str:
         """Insert or update one video: 'added', 'replaced' (old row tombstoned) or 'unchanged'."""
@@ -253,13 +229,13 @@ class Library:
 
     def add_many(self, video_ids: Sequence[str], codes: np.ndarray, l1: np.ndarray, l2: np.ndarray) -> Counter:
         """Idempotent batch insert on video id, acknowledged (durable) when it returns."""
-        self._require_writer()
-        return writes.add_many(self._storage, video_ids, codes, l1, l2)
+        with self._writing():
+            return writes.add_many(self._storage, video_ids, codes, l1, l2)
 
     def remove(self, video_id: str) -> bool:
         """Tombstone a video's row; False when the id is not in the library."""
-        self._require_writer()
-        return writes.remove(self._storage, video_id)
+        with self._writing():
+            return writes.remove(self._storage, video_id)
 
     def import_codes(
         self,
@@ -283,7 +259,7 @@ class Library:
         """A consistent copy of this library in the new folder ``out`` (``backup.py``), verified. The writer
         takes one whenever it likes; a reader only while no process writes the library (it holds a shared lock
         on the writer's lock file meanwhile, so no writer starts during the copy)."""
-        with self._no_writer_elsewhere():
+        with no_writer_elsewhere(self.folder / LOCK_FILE, self.writable):
             copied = copy_library(self._storage, out)
         with Library.open(out) as copy:
             problems = copy.verify()
@@ -291,26 +267,7 @@ class Library:
             raise LibraryError(f"the backup in {out} does not verify: {'; '.join(problems)}")
         return copied
 
-    @contextlib.contextmanager
-    def _no_writer_elsewhere(self) -> Iterator[None]:
-        lock_path = self.folder / LOCK_FILE
-        if self.writable or not lock_path.exists():  # the writer itself, or a library no writer ever opened
-            yield
-            return
-        with lock_path.open("r") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LibraryError(
-                    f"{self.folder} is open for writing by another process: back it up through that writer "
-                    "(the service's POST /backup)"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def compact(self) -> dict:
         """Rewrite every group's shards without tombstones; returns rows kept and dropped."""
-        self._require_writer()
-        return maintenance.compact(self._storage)
+        with self._writing():
+            return maintenance.compact(self._storage)

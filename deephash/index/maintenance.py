@@ -30,6 +30,7 @@ def compact(storage: Storage) -> dict:
             entry = storage.new_shard(group)
             shard = storage.shard(entry.name)
             count = stop - start
+            shard.reserve(0, count)
             shard.codes[:count], shard.keys[:count] = codes[start:stop], keys[start:stop]
             shard.l2[:count] = l2[start:stop]
             shard.flush()

@@ -15,6 +15,7 @@ an unacknowledged (possibly torn) tail that the next append overwrites.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import mmap
 import os
@@ -29,6 +30,7 @@ from deephash.errors import LibraryError
 MAGIC = "deephash-shard"
 FORMAT = 1
 HEADER_BYTES = 4096
+_CHUNK_BYTES = 1 << 23  # a multiple of every column's width
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,35 @@ class Shard:
     def capacity(self) -> int:
         return self.layout.capacity
 
+    def reserve(self, start: int, stop: int) -> None:
+        """Allocate disk space for rows [start, stop) of every column before they are written.
+
+        A shard file is sparse until written, and writing through a memory map into a page the file system
+        cannot allocate kills the process (SIGBUS) instead of failing. Allocating first turns a full disk into
+        an ``OSError`` (ENOSPC) that the write path can undo.
+        """
+        offsets, widths = self.layout.offsets, (self.layout.code_bytes, 8, 2, 1)
+        for column, width in zip(("codes", "keys", "l2", "deleted"), widths):
+            os.posix_fallocate(self._file.fileno(), offsets[column] + start * width, (stop - start) * width)
+
+    def clear_tail(self, rows: int) -> int:
+        """Zero every column past ``rows`` (an unacknowledged, possibly torn tail); returns how many keys past
+        ``rows`` were set. Works on the file's data extents with pread/pwrite, never through the map: touching
+        an unallocated page through a map on a full disk kills the process, and the holes hold zeros anyway.
+        """
+        descriptor, offsets, found = self._file.fileno(), self.layout.offsets, 0
+        columns = (("codes", "keys", self.layout.code_bytes), ("keys", "l2", 8), ("l2", "deleted", 2))
+        for column, following, width in (*columns, ("deleted", "end", 1)):
+            start, stop = offsets[column] + rows * width, offsets[following]
+            for extent_start, extent_stop in _data_extents(descriptor, start, stop):
+                for chunk in range(extent_start, extent_stop, _CHUNK_BYTES):
+                    data = os.pread(descriptor, min(_CHUNK_BYTES, extent_stop - chunk), chunk)
+                    if column == "keys":
+                        found += int(np.count_nonzero(np.frombuffer(data, dtype=np.int64)))
+                    if any(data):
+                        os.pwrite(descriptor, bytes(len(data)), chunk)
+        return found
+
     def flush(self) -> None:
         """Make written rows durable (msync + fsync)."""
         self._map.flush()
@@ -125,3 +156,20 @@ class Shard:
         with contextlib.suppress(BufferError):
             self._map.close()
         self._file.close()
+
+
+def _data_extents(descriptor: int, start: int, stop: int):
+    """(start, stop) of the regions of [start, stop) that hold data, by SEEK_DATA/SEEK_HOLE."""
+    position = start
+    while position < stop:
+        try:
+            data = os.lseek(descriptor, position, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno == errno.ENXIO:  # no data past ``position``
+                return
+            raise
+        if data >= stop:
+            return
+        hole = os.lseek(descriptor, data, os.SEEK_HOLE)
+        yield max(data, start), min(hole, stop)
+        position = hole

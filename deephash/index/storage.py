@@ -28,6 +28,14 @@ class Storage:
         self._shards.clear()
         self.ids.close()
 
+    def reload(self) -> None:
+        """Forget what this process holds in memory (shard maps, the manifest) and read it again from disk,
+        e.g. after a write that failed half-way."""
+        for shard in self._shards.values():
+            shard.close()
+        self._shards.clear()
+        self.manifest = Manifest.load(self.folder)
+
     def shard_path(self, name: str) -> Path:
         return self.folder / SHARD_DIR / name
 

@@ -106,6 +106,7 @@ def _commit(storage: Storage, ids, codes, l1, l2, appends: list[_Append], tombst
             take = min(len(members), capacity - end)
             chosen, members = members[:take], members[take:]
             rows = slice(end, end + take)
+            shard.reserve(end, end + take)
             shard.codes[rows] = codes[order[chosen]]
             shard.keys[rows] = key_array[chosen]
             shard.l2[rows] = l2[order[chosen]]
@@ -167,10 +168,8 @@ def recover(storage: Storage) -> list[str]:
             repairs.append(f"removed {path.name}: not in the manifest (interrupted write)")
     for entry in manifest.shards:
         shard = storage.shard(entry.name)
-        tail = int(np.count_nonzero(shard.keys[entry.rows :]))
+        tail = shard.clear_tail(entry.rows)
         if tail:
-            for column in (shard.codes, shard.keys, shard.l2, shard.deleted):
-                column[entry.rows :] = 0
             shard.flush()
             repairs.append(f"discarded {tail} unacknowledged rows at the end of {entry.name}")
     if manifest.pending_tombstones:

@@ -1,0 +1,76 @@
+"""The read path of a library: exact masked top-k over a snapshot's shards, and the hits it names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from deephash.errors import IncompatibleLibrary
+from deephash.index.idmap import RowLocation
+from deephash.index.scan import masked_topk
+from deephash.index.storage import Storage
+
+
+@dataclass(frozen=True)
+class Hit:
+    video_id: str
+    distance: int
+    l1: int
+    l2: int
+
+
+def search_storage(
+    storage: Storage,
+    queries: np.ndarray,
+    k: int,
+    max_distance: int | None,
+    masks: np.ndarray | None,
+    groups: Sequence[int | None] | None,
+    exclude: Sequence[str | None] | None,
+    threads: int | None,
+) -> list[list[Hit]]:
+    """``Library.search`` over ``storage``'s snapshot."""
+    queries = np.atleast_2d(np.asarray(queries, dtype=np.uint8))
+    if queries.shape[1] != storage.manifest.code_bytes:
+        bits = storage.manifest.code_bits
+        raise IncompatibleLibrary(f"query codes have {queries.shape[1] * 8} bits, library {bits}")
+    count = len(queries)
+    masks = None if masks is None else np.broadcast_to(np.atleast_2d(masks), queries.shape)
+    groups = list(groups) if groups is not None else [None] * count
+    excluded: list[RowLocation | None] = [
+        storage.location(video) if video is not None else None for video in exclude or [None] * count
+    ]
+    found: list[list[tuple[int, int, int]]] = [[] for _ in range(count)]  # (distance, shard index, row)
+    for index, entry in enumerate(storage.manifest.shards):
+        wanted = [q for q in range(count) if groups[q] is None or groups[q] == entry.group]
+        if not wanted or entry.rows == 0:
+            continue
+        shard = storage.shard(entry.name)
+        exclude_rows = np.array(
+            [excluded[q].row if excluded[q] and excluded[q].shard == entry.name else -1 for q in wanted]
+        )
+        rows, distances = masked_topk(
+            shard.codes[: entry.rows],
+            storage.deleted(entry),
+            queries[wanted],
+            None if masks is None else masks[wanted],
+            k,
+            max_distance,
+            exclude_rows,
+            threads,
+        )
+        for position, q in enumerate(wanted):
+            found[q] += [(int(d), index, int(r)) for r, d in zip(rows[position], distances[position]) if r >= 0]
+    return [_hits(storage, sorted(hits)[:k]) for hits in found]
+
+
+def _hits(storage: Storage, found: list[tuple[int, int, int]]) -> list[Hit]:
+    shards = [storage.shard(storage.manifest.shards[index].name) for _, index, _ in found]
+    keys = [int(shard.keys[row]) for shard, (_, _, row) in zip(shards, found)]
+    names = storage.ids.video_ids(keys)
+    return [
+        Hit(names[key], distance, storage.manifest.shards[index].group, int(shard.l2[row]))
+        for key, shard, (distance, index, row) in zip(keys, shards, found)
+    ]
