@@ -20,7 +20,7 @@ from bentoml.validators import ContentType
 from prometheus_client import Counter, Gauge
 
 from deephash.audio import hash_audio
-from deephash.catalog import Catalog, HashedUpload, Neighbour
+from deephash.catalog import Catalog, HashedUpload
 from deephash.codes import from_hex, to_hex
 from deephash.errors import DeepHashError, IncompatibleLibrary, ModelError, UnknownVideoId
 from deephash.hasher import VideoHash, with_sampling_note
@@ -51,10 +51,6 @@ ROWS = Gauge("deephash_library_rows", "Live rows in the library", ["library"], m
 
 BACKUP_DIR = "backups"  # inside DEEPHASH_DATA
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the small fields beside the video
-
-
-def _neighbours(found: list[Neighbour]) -> list[NeighbourOut]:
-    return [NeighbourOut(**neighbour.__dict__) for neighbour in found]
 
 
 @bentoml.service(traffic={"timeout": 120})
@@ -212,7 +208,7 @@ class DeepHashService:
     async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
         async with self.lock:
             found = await self._run(lambda: self._library().search(query, l1, l2, audio, options, exclude))
-        return _neighbours(found)
+        return [NeighbourOut(**neighbour.__dict__) for neighbour in found]
 
     @bentoml.api
     async def search(
