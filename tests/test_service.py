@@ -25,29 +25,29 @@ from deephash.video.files import read_video, write_video
 from serving.triton_server import TritonServer, TritonServerConfig, free_port
 from tests.conftest import REPO
 
+PORT_ATTEMPTS = 3
+
 
 class Service:
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port, self.log = free_port(), log
-        command = [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:DeepHashService",
-            "--port",
-            str(self.port),
-            "--host",
-            "127.0.0.1",
-        ]
-        self.process = subprocess.Popen(
-            command, cwd=REPO, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        try:
-            wait_for_service(self.url, "livez", 120, alive=lambda: self.process.poll() is None)
-        except ServiceError as error:
-            raise AssertionError(log.read_text()[-2000:]) from error
+        self.log = log
+        for attempt in range(PORT_ATTEMPTS):
+            self.port = free_port()
+            command = [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService"]
+            command += ["--port", str(self.port), "--host", "127.0.0.1"]
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT
+            )
+            self.url = f"http://127.0.0.1:{self.port}"
+            try:
+                wait_for_service(self.url, "livez", 120, alive=lambda: self.process.poll() is None)
+                return
+            except ServiceError as error:
+                text = log.read_text()
+                # free_port's port can be taken (e.g. as a connection's source port) before the server binds it
+                if "Address already in use" in text and attempt < PORT_ATTEMPTS - 1:
+                    continue
+                raise AssertionError(text[-2000:]) from error
 
     def upload(self, endpoint: str, video: Path, **fields) -> httpx.Response:
         with video.open("rb") as handle:
