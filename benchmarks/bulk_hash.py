@@ -11,25 +11,19 @@ per core (decoding overlapping inference).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from machine import cpu_description  # benchmarks/machine.py, beside this script
-from sampling import corpus
+from sampling import corpus, corpus_parser
 
 from deephash.bulk import default_workers, hash_many
 from deephash.hasher import EmbeddedHasher
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
-    parser.add_argument("--corpus", type=Path, default=REPO / "data" / "bench-videos")
+    parser = corpus_parser(__doc__)
     parser.add_argument("--files", type=int, default=200)
     args = parser.parse_args()
     originals, copies = corpus(args.corpus)

@@ -136,10 +136,16 @@ def code_with(hasher: EmbeddedHasher, path: Path, spec) -> np.ndarray:
     return hasher.hash_frames(sample_frames(path, spec).frames[None])[0].code
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def corpus_parser(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark over this corpus takes: the model and the corpus folder."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
     parser.add_argument("--corpus", type=Path, default=REPO / "data" / "bench-videos")
+    return parser
+
+
+def main() -> None:
+    parser = corpus_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     paths, copies = corpus(args.corpus)

@@ -39,6 +39,8 @@ from serving.settings import configured_workers, service_settings
 from serving.upload_limit import UploadLimit
 
 SETTINGS = service_settings()
+# one reader of the tokens file for the endpoints and the per-client limit (None: open, or not configured yet)
+TOKENS = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" and SETTINGS.tokens_file else None
 logger = logging.getLogger("deephash.service")
 Video = Annotated[Path, ContentType("video/*")]
 DEFAULT_SEARCH = SearchOptions()
@@ -71,7 +73,7 @@ class DeepHashService:
         self.embedded_model = EmbeddedModelClient(self.embedded, SETTINGS.model, self.catalog.config)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
         SETTINGS.check_access_control()
-        self.tokens = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" else None
+        self.tokens = TOKENS if SETTINGS.auth == "tokens" else None
         self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
         if self.tokens is None:
             logger.warning(
@@ -293,5 +295,5 @@ DeepHashService.add_asgi_middleware(UploadLimit, max_bytes=SETTINGS.max_upload_b
 DeepHashService.add_asgi_middleware(
     ClientLimit,
     max_in_flight=SETTINGS.max_in_flight_per_client,
-    tokens=TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" and SETTINGS.tokens_file else None,
+    tokens=TOKENS,
 )
