@@ -49,13 +49,39 @@ def test_encoder_features_are_the_global_average_then_the_regional_descriptor():
     assert encoder.global_part(features.numpy()).shape == (2, 3, 576)
 
 
+def test_the_low_pass_feeds_the_backbone_frames_averaged_over_pool_pixels_and_scaled_back_up():
+    smooth = FrameEncoder("efficientnet_lite0", instance_grid=2, detail_pool=4).eval()
+    sharp = FrameEncoder("efficientnet_lite0", instance_grid=2).eval()
+    frames = torch.randint(0, 256, (1, 2, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    blocks = frames.float().view(1, 2, 3, 16, 4, 16, 4).mean(dim=(4, 6))  # each 4x4 block's mean
+    upsampled = torch.nn.functional.interpolate(blocks.flatten(0, 1), size=(64, 64), mode="bilinear")
+    with torch.no_grad():
+        expected = sharp.backbone((upsampled - sharp.mean) / sharp.std)
+        features = smooth(frames)[0, :, : smooth.feature_dim]
+        unsmoothed = sharp(frames)[0, :, : sharp.feature_dim]
+    scale = float(expected.abs().mean())
+    assert scale > 0.01  # the pretrained backbone: features worth comparing
+    assert torch.allclose(features, expected, atol=1e-4 * scale)
+    assert (features - unsmoothed).abs().mean() > 0.1 * scale  # noise frames lose their detail
+    assert "detail_pool=4" in repr(smooth)  # feature caches key on the repr: low-passed features are not reused
+
+
+def test_a_model_saved_before_the_low_pass_keeps_full_detail():
+    from deephash.model.config import ModelConfig, Taxonomy
+
+    config = ModelConfig(taxonomy=Taxonomy(("a",), ("b",), (0,)))
+    saved_before = {key: value for key, value in config.to_json().items() if key != "detail_pool"}
+    assert ModelConfig.from_json(saved_before).detail_pool == 1
+    assert ModelConfig.from_json(config.to_json()).detail_pool == config.detail_pool == 3
+
+
 def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
     """The exported encoder (what the feature caches, ONNX Runtime and Triton run) pools the same regions:
     bounds computed inside the traced graph once used ONNX's truncating division and drew other bins."""
     from deephash.features import BackboneRunner
     from deephash.video import FrameSpec, sample_frames
 
-    encoder = FrameEncoder("efficientnet_lite0").eval()
+    encoder = FrameEncoder("efficientnet_lite0", detail_pool=3).eval()
     frames = sample_frames(clips["bikes"], FrameSpec(2)).frames[None]
     with torch.no_grad():
         expected = encoder(torch.from_numpy(frames)).numpy()

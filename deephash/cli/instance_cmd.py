@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from deephash.model.backbones import BACKBONES
+from deephash.model.config import ModelConfig
 from deephash.model.network import FrameEncoder
 from deephash.training.instance import InstanceOptions, fit_instance_stage
 from deephash.training.instance_data import StreamPlan, view_descriptors
@@ -34,6 +35,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=options.epochs, help="epochs of the learned projection")
     parser.add_argument("--seed", type=int, default=stream.seed, help="seed of the generated stream and training")
     parser.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0", help="frame CNN")
+    parser.add_argument(
+        "--detail-pool",
+        type=int,
+        default=ModelConfig.detail_pool,
+        help="low-pass of the frames before the backbone (see `ModelConfig.detail_pool`; must match the model's)",
+    )
     parser.add_argument("--cache", type=Path, help="folder caching the views' descriptors (default: beside OUT)")
     parser.set_defaults(run=run)
 
@@ -41,7 +48,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     plan = StreamPlan(videos=args.videos, views=args.views, seed=args.seed)
     cache = (args.cache or args.out.parent) / f"instance_views_{args.videos}x{args.views}_seed{args.seed}.npy"
-    encoder = FrameEncoder(args.backbone).eval()
+    encoder = FrameEncoder(args.backbone, detail_pool=args.detail_pool).eval()
     views = np.asarray(view_descriptors(encoder, plan, FrameSpec(), cache), dtype=np.float32)
     options = InstanceOptions(code_bits=args.bits, epochs=args.epochs, seed=args.seed)
     stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2))

@@ -98,6 +98,9 @@ class ModelConfig:
     anchor_gain: float = 1.5
     learned_reach: float = 1.0
     instance_grid: int = 3  # the regional descriptor pools a grid x grid layout of regions (pooling.py)
+    # frames are averaged over detail_pool x detail_pool pixels and scaled back up before the backbone
+    # (network.py: the detail that re-encodes and downscaled copies lose is not described; 1 = off)
+    detail_pool: int = 3
     # the heads' offsets enter the code from L1 probability trust_from, fully from trust_full (network.py)
     trust_from: float = 0.5
     trust_full: float = 0.8
@@ -111,6 +114,8 @@ class ModelConfig:
             raise ModelError(f"need 0 <= trust_from < trust_full <= 1, got {self.trust_from}, {self.trust_full}")
         if self.instance_grid < 1:
             raise ModelError(f"instance_grid must be >= 1, got {self.instance_grid}")
+        if not 1 <= self.detail_pool <= 8:
+            raise ModelError(f"detail_pool must be within 1..8, got {self.detail_pool}")
 
     @property
     def code_bits(self) -> int:
@@ -139,5 +144,6 @@ class ModelConfig:
     @classmethod
     def from_json(cls, data: dict) -> ModelConfig:
         data = dict(data)
+        data.setdefault("detail_pool", 1)  # models saved before the low-pass saw frames at full detail
         data["taxonomy"] = Taxonomy.from_json(data["taxonomy"])
         return cls(**data)

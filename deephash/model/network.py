@@ -181,24 +181,40 @@ class FrameEncoder(nn.Module):
 
     Layout of a frame's features: the global average of the backbone map (``feature_dim``), then the
     regional GeM descriptor (``regional_dim``, see ``pooling.py``).
+
+    With ``detail_pool`` > 1 each frame is first averaged over ``detail_pool`` x ``detail_pool`` pixels and
+    scaled back up (bilinear): a re-upload that was downscaled, blurred or re-encoded at a low bitrate has
+    lost that fine detail, so a descriptor of the original that does not depend on it is closer to the copy's.
+    It is part of the graph, so every backend sees the same low-passed frames.
     """
 
-    def __init__(self, backbone_name: str, weights_path: str | None = None, instance_grid: int = 3) -> None:
+    def __init__(
+        self, backbone_name: str, weights_path: str | None = None, instance_grid: int = 3, detail_pool: int = 1
+    ) -> None:
         super().__init__()
         spec = backbone_spec(backbone_name)
-        self.feature_dim, self.instance_grid = spec.feature_dim, instance_grid
+        self.feature_dim, self.instance_grid, self.detail_pool = spec.feature_dim, instance_grid, detail_pool
         self.regional_dim = regional_regions(instance_grid) * spec.feature_dim
         self.output_dim = self.feature_dim + self.regional_dim
         self.backbone = spec.build(weights_path)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
 
+    @classmethod
+    def for_config(cls, config: ModelConfig, weights_path: str | None = None) -> FrameEncoder:
+        """The encoder a model of ``config`` runs (its backbone, regional grid and low-pass)."""
+        return cls(config.backbone, weights_path, config.instance_grid, config.detail_pool)
+
     def extra_repr(self) -> str:
-        return f"instance_grid={self.instance_grid}, output_dim={self.output_dim}"
+        return f"instance_grid={self.instance_grid}, detail_pool={self.detail_pool}, output_dim={self.output_dim}"
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         batch, count = frames.shape[:2]
-        images = (frames.flatten(0, 1).float() - self.mean) / self.std
+        images = frames.flatten(0, 1).float()
+        if self.detail_pool > 1:
+            coarse = F.avg_pool2d(images, self.detail_pool)
+            images = F.interpolate(coarse, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        images = (images - self.mean) / self.std
         maps = self.backbone.feature_map(images)
         features = torch.cat([maps.mean(dim=(2, 3)), regional_gem(maps, self.instance_grid)], dim=1)
         return features.view(batch, count, self.output_dim)
@@ -219,7 +235,7 @@ class DeepHashNet(nn.Module):
     def __init__(self, config: ModelConfig, backbone_weights: str | None = None) -> None:
         super().__init__()
         self.config = config
-        self.encoder = FrameEncoder(config.backbone, backbone_weights, config.instance_grid)
+        self.encoder = FrameEncoder.for_config(config, backbone_weights)
         self.head = CascadeHead(config, self.encoder.feature_dim, self.encoder.regional_dim)
         self.register_buffer("bit_weights", 2 ** torch.arange(7, -1, -1, dtype=torch.float32))
 

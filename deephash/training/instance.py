@@ -58,9 +58,9 @@ class Projection:
 @dataclass(frozen=True)
 class InstanceOptions:
     code_bits: int = 128
-    epochs: int = 40
+    epochs: int = 100
     batch_size: int = 512
-    lr: float = 1e-3
+    lr: float = 3e-3
     temperature: float = 0.1
     sharpness: float = 3.0  # relaxed bit = tanh(sharpness * score / score spread)
     koleo_weight: float = 0.05

@@ -26,7 +26,7 @@ SIZES = ((144, 256), (256, 144), (192, 192), (180, 240), (240, 180))
 
 @dataclass(frozen=True)
 class StreamPlan:
-    videos: int = 2000
+    videos: int = 3000
     views: int = 3  # view 0 is the video as uploaded; the others carry one to three random edits
     frames: int = 24  # frames per generated video
     fps: float = 12.0

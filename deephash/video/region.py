@@ -15,8 +15,8 @@ import numpy as np
 
 ANALYSIS_WIDTH = 128  # frames are analysed at this width, in grey
 MOVING = 6.0  # grey levels of temporal standard deviation that count as motion
-MIN_MOVING_SHARE = 0.02  # less motion than this: a still video, keep the whole picture
-BOX_AREA = (0.05, 0.8)  # a box outside this share of the picture is not an inset
+MIN_MOVING_SHARE = 0.005  # less motion than this: a still video, keep the whole picture
+BOX_AREA = (0.01, 0.8)  # a box outside this share of the picture is not an inset
 STILL_OUTSIDE = 0.01  # at most this share of the pixels outside the box may move
 
 
