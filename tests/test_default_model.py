@@ -9,6 +9,7 @@ import pytest
 
 from deephash.cli.main import main
 from deephash.codes import hamming
+from deephash.distractors import measure_at_scale
 from deephash.hasher import EmbeddedHasher
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, ONNX_FILE, file_sha256, read_metadata
@@ -66,6 +67,25 @@ def test_metadata_records_version_mask_and_figures(default_model):
     draws = build["simhash_real_recall_by_seed"]
     assert len(draws) == 8 and len(set(draws)) > 1  # eight different hyperplane draws
     assert draws[0] == build["real_footage_recall"]["simhash"]["all"]["1"]  # the draw the report compares with
+
+
+def test_recommended_duplicate_threshold_is_recorded_and_re_measured(default_model):
+    """The build chose the threshold on generated footage among generated distractors; re-measured from the
+    footage, features and distractor codes its build left in ``data/``, the figures are the same, and without
+    the distractors the real-footage recall is the build's own recall@1."""
+    metadata = read_metadata(default_model)
+    recorded = metadata["duplicate_decision"]
+    count = recorded["real"]["distractors"]
+    assert count >= 10_000
+    assert json.loads(json.dumps(measure_at_scale(default_model, DEFAULT_DATA_DIR, count))) == recorded
+    generated = recorded["generated"]["at_threshold"]
+    assert recorded["recommended_threshold"] == generated["threshold"] > 0
+    against_distractors = generated["recall"] / (generated["recall"] + generated["distractors_per_query"])
+    assert against_distractors >= recorded["precision_target"] and generated["recall"] > 0.3
+    real = recorded["real"]
+    real_recall = metadata["default_build"]["real_footage_recall"]["hamming"]["all"]["1"]
+    assert real["recall_at_1_without_distractors"] == pytest.approx(real_recall)
+    assert real["recall_at_1"] <= real["recall_at_1_without_distractors"]
 
 
 def test_cli_hash_prints_code_and_categories(default_model, clips, capsys):
