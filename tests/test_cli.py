@@ -8,7 +8,7 @@ import json
 import pytest
 
 from deephash.cli.main import build_parser, main
-from deephash.errors import ModelError
+from deephash.errors import DeepHashError, ModelError
 
 VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel"}
 VERB_NAMES |= {"export", "build-default", "triton", "token"}  # from export/ and serving/, through entry points
@@ -105,4 +105,6 @@ def test_make_dataset_train_mask_evaluate_chain(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mAP" in out and "near-duplicate" in out
     assert (tmp_path / "plots" / "precision_recall.png").is_file()
+    assert main(["evaluate", str(data), "--model", str(model), "--record"]) == DeepHashError.exit_code
+    assert "give both" in capsys.readouterr().err
     assert main(["hash", str(next((data / "videos" / "query").glob("*.mp4"))), "--model", str(model)]) == 0

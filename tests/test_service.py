@@ -207,6 +207,12 @@ def test_triton_backend_gives_the_same_codes_and_503_when_down(tmp_path_factory,
         assert httpx.get(f"{down.url}/readyz", timeout=10).status_code == 503  # readiness asks Triton
         response = down.upload("hash", clips["bikes"])
         assert response.status_code == 503 and "error" in response.json()  # BentoML hides 5xx details
+        # ... and names the request: its id is the span id that the server log's line of the full cause carries
+        request_id = response.headers["X-BentoML-Request-ID"]
+        logged = [line for line in down.log.read_text().splitlines() if f"span={request_id}" in line]
+        assert logged and any("Exception on" in line for line in logged), logged
+        cause = down.log.read_text().split(f"span={request_id}", 1)[1]
+        assert "cannot reach Triton" in cause[:20_000]  # the traceback after that line names the fault
     finally:
         down.stop()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from deephash.cli.common import add_model_option, model_dir
 from deephash.distractors import measure_at_scale, scale_table
+from deephash.errors import DeepHashError
 from deephash.evaluation import evaluate_dataset
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
@@ -45,9 +46,10 @@ def add_parser(subparsers) -> None:
         "--distractors",
         type=int,
         metavar="N",
-        help="also the duplicate decision among N generated stills (100000 takes about 20 min on 2 cores the "
-        "first time; their codes are cached): recall@1 at that scale, and the widest Hamming threshold whose "
-        "duplicates are 99 %% precise on generated footage, with its recall and precision on real footage",
+        help="also the duplicate decision among N generated stills (100000 took 15 min on 2 cores the first "
+        "time; their codes are cached per model): recall@1 at that scale, and the widest Hamming threshold whose "
+        "duplicates are 99 %% precise against the stills on generated footage, with its recall and precision on "
+        "real footage",
     )
     parser.add_argument(
         "--record",
@@ -58,6 +60,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    if args.record and not args.distractors:
+        raise DeepHashError("--record stores the threshold of --distractors N: give both")
+    if args.distractors is not None and args.distractors < 1:
+        raise DeepHashError(f"--distractors must be at least 1, got {args.distractors}")
     folder = model_dir(args)
     model = load_model(folder)
     if args.sampler:
