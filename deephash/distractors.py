@@ -21,10 +21,13 @@ import numpy as np
 from tqdm import tqdm
 
 from deephash.codes import hamming
+from deephash.data.dataset import read_split, read_variants
 from deephash.data.procedural import procedural_image
-from deephash.evaluation import model_codes
+from deephash.evaluation import FeatureStore, model_codes
 from deephash.features import BackboneRunner, cached_array, encoder_digest
+from deephash.model.artifacts import load_model
 from deephash.model.network import DeepHashNet
+from deephash.real_footage import build_real_footage
 
 DISTRACTOR_SEED = 104_729  # the distractors' own stream of generated imagery
 PRECISION_TARGET = 0.99  # a recommended threshold finds at most one unrelated video per hundred true copies
@@ -165,11 +168,6 @@ def measure_at_scale(model_dir: Path, data_dir: Path, count: int) -> dict:
     """The duplicate decision of a model folder among ``count`` distractors: the threshold recommended on the
     synthetic dataset's near-duplicates (generated footage), then recall@1 and that threshold's figures on
     real footage. Videos and features are reused from ``data_dir`` as by ``deephash evaluate``."""
-    from deephash.data.dataset import read_split, read_variants
-    from deephash.evaluation import FeatureStore
-    from deephash.model.artifacts import load_model
-    from deephash.real_footage import build_real_footage
-
     model = load_model(model_dir)
     cache_dir, dataset_root = data_dir / "cache", data_dir / "synthetic"
     store = FeatureStore(model, cache_dir)
