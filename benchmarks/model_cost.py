@@ -20,11 +20,11 @@ import torch
 from machine import cpu_description  # benchmarks/machine.py, beside this script
 
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model
+from deephash.model.network import DeepHashNet
 from deephash.model.onnx import OnnxRunner, export_onnx
 
 
-def export_pair(model_dir: Path, folder: Path) -> dict[str, OnnxRunner]:
-    model = load_model(model_dir)
+def export_pair(model: DeepHashNet, folder: Path) -> dict[str, OnnxRunner]:
     config = model.config
     example = torch.zeros(2, config.num_frames, 3, config.frame_size, config.frame_size, dtype=torch.uint8)
     runners = {}
@@ -43,8 +43,9 @@ def main() -> None:
     args = parser.parse_args()
     print(cpu_description())
     with tempfile.TemporaryDirectory() as folder:
-        runners = export_pair(args.model, Path(folder))
-        config = load_model(args.model).config
+        model = load_model(args.model)
+        config = model.config
+        runners = export_pair(model, Path(folder))
         rng = np.random.default_rng(0)
         print(f"{'batch':>5}  " + "  ".join(f"{name:>26}" for name in runners) + f"  {'ratio':>6}")
         for batch in (1, 8):
