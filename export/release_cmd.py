@@ -1,4 +1,4 @@
-"""``deephash build-default``: the default model, built offline from nothing."""
+"""``deephash build-default``: the default model, built offline from nothing; with ``--full``, released."""
 
 from __future__ import annotations
 
@@ -7,22 +7,32 @@ from pathlib import Path
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, ONNX_FILE
 from deephash.training.instance_data import StreamPlan
 from export.release import DEFAULT_DATA_DIR, build_default_model
+from export.release_files import RELEASE_DIR, SIZE_LIMIT, write_release
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "build-default",
         help="make the synthetic dataset, train, mask, export and evaluate the default model",
-        description="Everything the README's set-up needs, offline: synthetic dataset and a stream of generated "
+        description="Everything the default model needs, offline: synthetic dataset and a stream of generated "
         "videos -> instance stage -> 128-bit cascade (plus a 64-bit one for comparison) -> mask tuned on val -> "
         "ONNX -> evaluation, and recall per edit family on real footage that no stage trained on, beside the "
-        "float descriptor, SimHash and the fitted quantisers. Figures go to the model's metadata.json.",
+        "float descriptor, SimHash and the fitted quantisers. Figures go to the model's metadata.json. "
+        f"With --full the model then becomes the release in {RELEASE_DIR} (replacing the one there) that the "
+        "README's set-up installs with `deephash install-default`.",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model folder")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="datasets and caches")
     parser.add_argument(
         "--stream-videos", type=int, default=StreamPlan().videos, help="generated videos for the instance stage"
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"write the built model as the release (weights, config, labels, mask, figures, SHA256SUMS; at most "
+        f"{SIZE_LIMIT // 2**20} MiB)",
+    )
+    parser.add_argument("--release", type=Path, default=RELEASE_DIR, help="release folder written by --full")
     parser.add_argument("--skip-if-present", action="store_true", help="do nothing when OUT/model.onnx exists")
     parser.set_defaults(run=run)
 
@@ -33,4 +43,7 @@ def run(args) -> int:
         return 0
     summary = build_default_model(args.out, args.data, stream=StreamPlan(videos=args.stream_videos))
     print(f"default model in {args.out} ({summary['seconds']:.0f} s)")
+    if args.full:
+        size = write_release(args.out, args.release)
+        print(f"released in {args.release} ({size / 2**20:.1f} MiB): commit it, then `deephash install-default`")
     return 0

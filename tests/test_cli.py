@@ -11,7 +11,7 @@ from deephash.cli.main import build_parser, main
 from deephash.errors import DeepHashError, ModelError
 
 VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel"}
-VERB_NAMES |= {"export", "build-default", "triton", "token"}  # from export/ and serving/, through entry points
+VERB_NAMES |= {"export", "build-default", "install-default", "triton", "token"}  # from export/ and serving/
 
 
 def _verb_parsers() -> dict[str, argparse.ArgumentParser]:

@@ -1,8 +1,8 @@
 """Entry point: ``deephash VERB ...``. Errors become one line on stderr and an exit code.
 
-The library's own verbs are listed here. Verbs of the layers above it (``export`` and ``build-default`` from
-:mod:`export`, ``triton`` from :mod:`serving`) register through the ``deephash.verbs`` entry points in
-``pyproject.toml``, so that this package never imports the layers that depend on it.
+The library's own verbs are listed here. Verbs of the layers above it (``export``, ``build-default`` and
+``install-default`` from :mod:`export`, ``triton`` from :mod:`serving`) register through the ``deephash.verbs``
+entry points in ``pyproject.toml``, so that this package never imports the layers that depend on it.
 """
 
 from __future__ import annotations

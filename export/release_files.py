@@ -1,0 +1,94 @@
+"""The default model as a release artefact in the repository: written once by ``build-default --full``,
+verified and installed by the README's set-up.
+
+A release holds what hashing, export and further training need and nothing a machine can re-make:
+the PyTorch weights, config, labels, mask and the figures of its build. ``model.onnx`` is not shipped: the
+export is byte-for-byte reproducible with the pinned torch, so the set-up re-exports it and checks that its
+sha256 is the recorded model version, which proves the installed model is the released one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from deephash.errors import ModelError
+from deephash.model.artifacts import (
+    CONFIG_FILE,
+    MASK_FILE,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    file_sha256,
+    read_metadata,
+)
+from deephash.model.config import LABELS_FILE
+from export.onnx_model import export_model_onnx
+
+RELEASE_DIR = Path("release/default-model")
+SHIPPED_FILES = (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE, MASK_FILE, METADATA_FILE)
+CHECKSUMS_FILE = "SHA256SUMS"  # `sha256sum -c SHA256SUMS` verifies a release by hand
+SIZE_LIMIT = 40 * 1024 * 1024  # a release lives in git: every release adds its size to each clone's history
+
+
+def write_release(model_dir: Path, release_dir: Path = RELEASE_DIR) -> int:
+    """Replace ``release_dir`` with the shipped files of ``model_dir`` and their checksums; its size in bytes."""
+    missing = [name for name in SHIPPED_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise ModelError(f"{model_dir} is not a complete model: {', '.join(missing)} missing")
+    size = sum((model_dir / name).stat().st_size for name in SHIPPED_FILES)
+    if size > SIZE_LIMIT:
+        raise ModelError(f"a release of {size / 2**20:.1f} MiB is over the limit of {SIZE_LIMIT / 2**20:.0f} MiB")
+    if "model_version" not in read_metadata(model_dir):
+        raise ModelError(f"{model_dir} has no recorded model version: export it before releasing it")
+    staging = release_dir.with_name(release_dir.name + ".writing")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in SHIPPED_FILES:
+        shutil.copy2(model_dir / name, staging / name)
+    lines = [f"{file_sha256(staging / name)}  {name}\n" for name in SHIPPED_FILES]
+    (staging / CHECKSUMS_FILE).write_text("".join(lines))
+    shutil.rmtree(release_dir, ignore_errors=True)  # one release in the tree, never a pile of old ones
+    staging.rename(release_dir)
+    return size
+
+
+def verify_release(release_dir: Path = RELEASE_DIR) -> str:
+    """Check every shipped file against ``SHA256SUMS``; the model version the release records."""
+    sums = release_dir / CHECKSUMS_FILE
+    if not sums.is_file():
+        raise ModelError(f"no release at {release_dir} ({CHECKSUMS_FILE} missing)")
+    expected = dict(reversed(line.split(maxsplit=1)) for line in sums.read_text().splitlines() if line.strip())
+    if set(expected) != set(SHIPPED_FILES):
+        raise ModelError(f"{sums} lists {sorted(expected)}, a release ships {sorted(SHIPPED_FILES)}")
+    for name, digest in expected.items():
+        path = release_dir / name
+        if not path.is_file():
+            raise ModelError(f"{path} is missing from the release")
+        if file_sha256(path) != digest:
+            raise ModelError(
+                f"{path} does not match its checksum (a partial checkout, or Git LFS/line-ending filters?)"
+            )
+    version = read_metadata(release_dir).get("model_version")
+    if not version:
+        raise ModelError(f"{release_dir / METADATA_FILE} records no model version")
+    return version
+
+
+def install_release(release_dir: Path, model_dir: Path) -> str:
+    """Verify the release, copy it, export its ONNX file and check that file is the released model; only then
+    replace whatever model ``model_dir`` held. Returns the model version."""
+    version = verify_release(release_dir)
+    staging = model_dir.with_name(model_dir.name + ".installing")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in SHIPPED_FILES:
+        shutil.copy2(release_dir / name, staging / name)
+    exported = export_model_onnx(staging)
+    if exported != version:
+        raise ModelError(
+            f"the ONNX export made here ({exported[:12]}) is not the released model ({version[:12]}): "
+            "install the pinned torch (README) and try again"
+        )
+    shutil.rmtree(model_dir, ignore_errors=True)
+    staging.rename(model_dir)
+    return version
