@@ -94,10 +94,12 @@ def hash_sampled(frame_model, sampled: SampledFrames) -> VideoHash:
 class EmbeddedHasher:
     """Loads ``model.onnx`` of a model folder and hashes frames or video files in-process."""
 
-    def __init__(self, model_dir: Path, threads: int | None = None, limits: VideoLimits = VideoLimits()):
+    def __init__(
+        self, model_dir: Path, threads: int | None = None, limits: VideoLimits = VideoLimits(), device: str = "cpu"
+    ):
         self.model_dir = Path(model_dir)
         self.config = load_config(self.model_dir)
-        self.runner = OnnxRunner(self.model_dir / ONNX_FILE, threads)
+        self.runner = OnnxRunner(self.model_dir / ONNX_FILE, threads, device)
         self.version = model_version(self.model_dir)
         self.limits = limits
 

@@ -45,6 +45,29 @@ def default_model() -> Path:
     return DEFAULT_MODEL
 
 
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """A small untrained model folder as training leaves it (weights, config, labels, mask, metadata), exported:
+    for the tests of what is done with a model folder, where the default model's size only costs time."""
+    import torch
+
+    from deephash.mask import CategoryMask
+    from deephash.model.artifacts import save_model
+    from deephash.model.config import ModelConfig
+    from deephash.model.network import DeepHashNet
+    from export.onnx_model import export_model_onnx
+    from tests.test_network import UNEVEN
+
+    folder = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", frame_size=64)
+    model = DeepHashNet(config).eval()
+    save_model(model, folder, {"default_build": {"seconds": 1.0}})
+    CategoryMask.from_head(model.head, ratio=1.0).save(folder / "mask.npz")
+    export_model_onnx(folder)
+    return folder
+
+
 def make_clip(path: Path, frames: int, width: int = 64, height: int = 48, seed: int = 0) -> Path:
     """A short clip of random-coloured frames (each frame distinct)."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import pytest
 from deephash.cli.main import build_parser, main
 from deephash.errors import DeepHashError, ModelError
 
-VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel"}
+VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel", "bulk-hash"}
 VERB_NAMES |= {"export", "build-default", "install-default", "triton", "token"}  # from export/ and serving/
 
 

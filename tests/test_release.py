@@ -9,8 +9,7 @@ import pytest
 
 from deephash.cli.main import main
 from deephash.errors import ModelError
-from deephash.model.artifacts import ONNX_FILE, WEIGHTS_FILE, file_sha256, read_metadata, save_model, update_metadata
-from export.onnx_model import export_model_onnx
+from deephash.model.artifacts import ONNX_FILE, WEIGHTS_FILE, file_sha256, read_metadata, update_metadata
 from export.release_files import (
     CHECKSUMS_FILE,
     RELEASE_DIR,
@@ -22,26 +21,6 @@ from export.release_files import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory) -> Path:
-    """A model folder as training leaves it (weights, config, labels, mask, metadata) and exported."""
-    import torch
-
-    from deephash.mask import CategoryMask
-    from deephash.model.config import ModelConfig
-    from deephash.model.network import DeepHashNet
-    from tests.test_network import UNEVEN
-
-    folder = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", frame_size=64)
-    model = DeepHashNet(config).eval()
-    save_model(model, folder, {"default_build": {"seconds": 1.0}})
-    CategoryMask.from_head(model.head, ratio=1.0).save(folder / "mask.npz")
-    export_model_onnx(folder)
-    return folder
 
 
 def test_release_is_written_with_checksums_and_replaces_the_previous_one(small_model, tmp_path):

@@ -46,6 +46,11 @@ class AudioIndex:
     def add(self, video_id: str, code: np.ndarray) -> str:
         return self.library.add(video_id, code, _PARTITION, _PARTITION)
 
+    def add_many(self, video_ids: list[str], codes: np.ndarray) -> None:
+        """One durable commit for many rows (a bulk job's batch)."""
+        partitions = np.full(len(video_ids), _PARTITION)
+        self.library.add_many(video_ids, codes, partitions, partitions)
+
     def get(self, video_id: str) -> np.ndarray:
         return self.library.get(video_id).code
 

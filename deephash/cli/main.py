@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 
 from deephash.cli import (
     autolabel_cmd,
+    bulk_cmd,
     dataset_cmd,
     evaluate_cmd,
     hash_cmd,
@@ -23,7 +24,7 @@ from deephash.cli import (
 )
 from deephash.errors import DeepHashError
 
-VERBS = (hash_cmd, dataset_cmd, instance_cmd, train_cmd, mask_cmd, evaluate_cmd, index_cmd, autolabel_cmd)
+VERBS = (hash_cmd, dataset_cmd, instance_cmd, train_cmd, mask_cmd, evaluate_cmd, index_cmd, autolabel_cmd, bulk_cmd)
 VERB_ENTRY_POINTS = "deephash.verbs"
 
 

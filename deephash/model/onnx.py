@@ -66,16 +66,24 @@ def default_threads() -> int:
 
 
 class OnnxRunner:
-    """One ONNX Runtime CPU session; ``run`` maps the single input to the named outputs."""
+    """One ONNX Runtime session, on the CPU or (``device="cuda"``, an onnxruntime-gpu install) an NVIDIA GPU;
+    ``run`` maps the single input to the named outputs."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(self, path: Path, threads: int | None = None, device: str = "cpu") -> None:
         if not Path(path).is_file():
             raise ModelError(f"ONNX model not found: {path}")
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ModelError("ONNX Runtime has no CUDA provider here: install onnxruntime-gpu on a GPU machine")
+            providers.insert(0, "CUDAExecutionProvider")
+        elif device != "cpu":
+            raise ModelError(f"device must be cpu or cuda, not {device!r}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise ModelError(f"ONNX Runtime cannot load {path}: {error}") from error
         self.input_name = self.session.get_inputs()[0].name
