@@ -72,4 +72,3 @@ class CodeModel:
             "has_audio": batch["has_audio"],
             "error": batch["error"],
         }
-
