@@ -18,7 +18,9 @@ import pytest
 
 from deephash.hasher import EmbeddedHasher
 from deephash.index import Library
+from deephash.model.artifacts import model_version
 from deephash.offline.bulk_job import ERRORS_FILE
+from deephash.offline.versions import DataVersions, version_name
 from deephash.video.files import write_video
 
 GOOD, BROKEN = 300, 16  # ~5 % broken
@@ -47,10 +49,10 @@ def manifest(tmp_path_factory) -> tuple[Path, list[str], list[str]]:
     return manifest_path, good, bad
 
 
-def _start(manifest_path: Path, out: Path, model: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "deephash.cli.main", "bulk-hash", str(manifest_path), "--out", str(out)]
+def _start(manifest_path: Path, data: Path, model: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "deephash.cli.main", "bulk-hash", str(manifest_path), "--data", str(data)]
     command += ["--model", str(model), "--num-cpus", "2", "--model-workers", "2", "--commit-every", "8"]
-    log = (out.parent / f"{out.name}.log").open("a")
+    log = (data.parent / "bulk.log").open("a")
     return subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
 
 
@@ -80,11 +82,12 @@ def _session(pid: int) -> int | None:
 
 def test_killed_three_times_then_resumed_commits_every_video_once(manifest, small_model, tmp_path):
     manifest_path, good, bad = manifest
-    out = tmp_path / "data"
+    data = tmp_path / "data"
+    out = DataVersions(data).folder(version_name(model_version(small_model)))
     rng = np.random.default_rng(1)
     kills = []
     for _ in range(3):
-        before, process = _committed(out), _start(manifest_path, out, small_model)
+        before, process = _committed(out), _start(manifest_path, data, small_model)
         deadline = time.monotonic() + 120
         while _committed(out) <= before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -93,8 +96,8 @@ def test_killed_three_times_then_resumed_commits_every_video_once(manifest, smal
         _kill_session(process)
         kills.append(_committed(out))
     assert kills[0] > 0 and kills[-1] < GOOD, kills  # every kill landed in the middle of the job
-    final = _start(manifest_path, out, small_model)
-    assert final.wait(timeout=300) == 0, (out.parent / "data.log").read_text()[-3000:]
+    final = _start(manifest_path, data, small_model)
+    assert final.wait(timeout=300) == 0, (tmp_path / "bulk.log").read_text()[-3000:]
 
     with Library.open(out / "video") as library:
         stats = library.stats()

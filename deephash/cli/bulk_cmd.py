@@ -1,4 +1,5 @@
-"""``deephash bulk-hash MANIFEST --out DATA``: hash a whole video history on Ray, resumable."""
+"""``deephash bulk-hash MANIFEST --data DATA``: hash a whole video history on Ray into a new library version,
+resumable."""
 
 from __future__ import annotations
 
@@ -7,21 +8,23 @@ from pathlib import Path
 from deephash.cli.common import add_model_option, model_dir
 from deephash.offline.bulk_job import ERRORS_FILE, BulkOptions, run_bulk_job
 from deephash.offline.manifest import read_manifest
+from deephash.offline.versions import DataVersions
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "bulk-hash",
-        help="hash every video of a manifest into a data folder's libraries, on Ray (resumable)",
+        help="hash every video of a manifest into the model's library version in DATA, on Ray (resumable)",
         description="Frames are sampled in Ray tasks on CPU workers and the model runs in a pool of Ray actors; "
-        "this process commits each batch to DATA/video and DATA/audio (the service's layout) and records bad "
-        f"videos in DATA/{ERRORS_FILE}. Run the same command again after a crash or a kill: what is committed or "
-        "recorded is skipped. MANIFEST: .txt (one path or URI per line, or id<TAB>uri), .csv or .parquet (columns "
-        "id, uri). Without --address a local Ray cluster is started; with it the job runs on that cluster "
-        "(every node must read the model folder and the videos).",
+        "this process commits each batch to the video and audio libraries of the model's version, "
+        f"DATA/versions/NAME/, and records bad videos in DATA/versions/NAME/{ERRORS_FILE}. Run the same command "
+        "again after a crash or a kill: what is committed or recorded is skipped. The version is not activated: "
+        "`deephash index activate DATA NAME` does that. MANIFEST: .txt (one path or URI per line, or id<TAB>uri), "
+        ".csv or .parquet (columns id, uri). Without --address a local Ray cluster is started; with it the job "
+        "runs on that cluster (every node must read the model folder and the videos).",
     )
     parser.add_argument("manifest", type=Path, help="the videos: .txt, .csv or .parquet")
-    parser.add_argument("--out", type=Path, required=True, help="data folder (created; resumed when it exists)")
+    parser.add_argument("--data", type=Path, required=True, help="data folder (created; the job resumes in it)")
     add_model_option(parser)
     parser.add_argument("--address", help="a running Ray cluster (ray://host:10001 or host:6379); default: local")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: every core)")
@@ -48,8 +51,10 @@ def run(args) -> int:
         commit_every=args.commit_every,
         audio=not args.no_audio,
     )
-    report = run_bulk_job(entries, args.out, model_dir(args), options)
+    folder = DataVersions(args.data).prepare(model_dir(args))
+    report = run_bulk_job(entries, folder, model_dir(args), options)
     print(report.summary())
     if report.failed:
-        print(f"bad videos and their errors: {args.out / ERRORS_FILE}")
+        print(f"bad videos and their errors: {folder / ERRORS_FILE}")
+    print(f"version {folder.name} in {args.data}; activate it with `deephash index activate {args.data} {folder.name}`")
     return 0

@@ -164,6 +164,12 @@ class Library:
     def __contains__(self, video_id: str) -> bool:
         return self._storage.location(video_id) is not None
 
+    def video_ids(self) -> Iterator[str]:
+        """The id of every live row in this snapshot, shard by shard."""
+        for rows in self.shard_rows():
+            keys = rows.keys[rows.deleted == 0].tolist()
+            yield from self._storage.ids.video_ids(keys).values()
+
     def shard_rows(self) -> Iterator[ShardRows]:
         """Every shard's acknowledged rows in this snapshot, tombstoned ones included (flagged)."""
         for entry in self.manifest.shards:

@@ -1,0 +1,169 @@
+"""Library versions in a data folder: one set of libraries per model version and a pointer to the active one.
+
+::
+
+    DATA/versions/<name>/video, audio     the libraries of one model version (name: its first 16 hex digits)
+    DATA/versions/<name>/version.json     which model, made when, and the model's recorded figures
+    DATA/active                           the name of the version the service serves (replaced atomically)
+    DATA/activations.jsonl                every activation, so a rollback knows what was active before
+
+Codes of two model versions are not comparable, so a version is never mixed with another: a re-hash writes a
+new version beside the active one, and activation swaps the pointer. Activation refuses a version that does
+not hold every video of the active one (the adds that arrived while it was being made: hash them into it
+first) or whose model did worse on the figures both models recorded, unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deephash.errors import LibraryError
+from deephash.index import Library
+from deephash.model.artifacts import model_version, read_metadata
+
+VERSIONS_DIR, ACTIVE_FILE, HISTORY_FILE, VERSION_FILE = "versions", "active", "activations.jsonl", "version.json"
+FIGURE_TOLERANCE = 0.005  # a new model may be this much below the active one on a recorded recall
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    model_version: str
+    model_dir: str
+    created: float
+    figures: dict[str, float]
+    rows: int
+    active: bool
+
+
+def version_name(model_version_hex: str) -> str:
+    return model_version_hex[:16]
+
+
+def model_figures(model_dir: Path) -> dict[str, float]:
+    """The figures a model's build recorded that activation compares: real-footage recall@1 and synthetic mAP."""
+    metadata = read_metadata(model_dir)
+    figures = {}
+    real = metadata.get("default_build", {}).get("real_footage_recall", {}).get("hamming", {}).get("all", {})
+    if "1" in real:
+        figures["real_footage_recall_at_1"] = real["1"]
+    masked = metadata.get("evaluation", {}).get("map", {}).get("masked")
+    if masked is not None:
+        figures["masked_map"] = masked
+    return figures
+
+
+class DataVersions:
+    """The versions of one data folder."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+
+    def folder(self, name: str) -> Path:
+        return self.data_dir / VERSIONS_DIR / name
+
+    def prepare(self, model_dir: Path) -> Path:
+        """The folder of ``model_dir``'s version (made, with its ``version.json``, if new)."""
+        version = model_version(model_dir)
+        folder = self.folder(version_name(version))
+        if not (folder / VERSION_FILE).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            record = {
+                "model_version": version,
+                "model_dir": str(Path(model_dir).resolve()),
+                "created": time.time(),
+                "figures": model_figures(model_dir),
+            }
+            _write_atomically(folder / VERSION_FILE, json.dumps(record, indent=2))
+        return folder
+
+    def active(self) -> str | None:
+        path = self.data_dir / ACTIVE_FILE
+        return path.read_text().strip() if path.is_file() else None
+
+    def active_folder(self) -> Path | None:
+        name = self.active()
+        return None if name is None else self.folder(name)
+
+    def list(self) -> list[VersionInfo]:
+        root, active = self.data_dir / VERSIONS_DIR, self.active()
+        found = []
+        for folder in sorted(root.iterdir()) if root.is_dir() else []:
+            if (folder / VERSION_FILE).is_file():
+                record = json.loads((folder / VERSION_FILE).read_text())
+                found.append(VersionInfo(folder.name, **record, rows=_rows(folder), active=folder.name == active))
+        return sorted(found, key=lambda info: info.created)
+
+    def activate(self, name: str, force: bool = False) -> VersionInfo:
+        """Point ``active`` at version ``name`` after the checks of the module docstring."""
+        candidates = {info.name: info for info in self.list()}
+        if name not in candidates:
+            raise LibraryError(f"no version {name!r} in {self.data_dir} (versions: {', '.join(candidates) or 'none'})")
+        current = self.active()
+        if not force and current is not None and current != name and current in candidates:
+            self._check_replacement(candidates[current], candidates[name])
+        with Library.open(self.folder(name) / "video") as library:
+            problems = library.verify()
+        if problems:
+            raise LibraryError(f"version {name} does not verify: {problems[0]}")
+        _write_atomically(self.data_dir / ACTIVE_FILE, name + "\n")
+        with (self.data_dir / HISTORY_FILE).open("a") as handle:
+            handle.write(json.dumps({"active": name, "previous": current, "at": time.time(), "forced": force}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return candidates[name]
+
+    def rollback(self) -> VersionInfo:
+        """Activate the version that was active before the current one (its figures are not re-checked)."""
+        current = self.active()
+        history = (self.data_dir / HISTORY_FILE).read_text().splitlines() if current else []
+        for line in reversed(history):
+            record = json.loads(line)
+            if record["active"] == current and record["previous"] and record["previous"] != current:
+                return self.activate(record["previous"], force=True)
+        raise LibraryError(f"nothing to roll back to in {self.data_dir}: no earlier version was active")
+
+    def _check_replacement(self, current: VersionInfo, new: VersionInfo) -> None:
+        old_folder, new_folder = self.folder(current.name) / "video", self.folder(new.name) / "video"
+        with Library.open(old_folder) as old, Library.open(new_folder) as fresh:
+            missing = [video_id for video_id in old.video_ids() if video_id not in fresh]
+        if missing:
+            raise LibraryError(
+                f"version {new.name} lacks {len(missing)} videos of the active {current.name} (e.g. {missing[:3]}): "
+                "hash them into it (bulk-hash with a manifest that names them) or --force"
+            )
+        worse = {
+            figure: (current.figures[figure], value)
+            for figure, value in new.figures.items()
+            if figure in current.figures and value < current.figures[figure] - FIGURE_TOLERANCE
+        }
+        if worse:
+            details = ", ".join(f"{name} {new_value:.3f} < {old:.3f}" for name, (old, new_value) in worse.items())
+            raise LibraryError(f"the model of version {new.name} is worse than the active one's: {details}; --force")
+
+
+def _rows(folder: Path) -> int:
+    try:
+        with Library.open(folder / "video") as library:
+            return len(library)
+    except LibraryError:  # a version whose libraries are not made yet
+        return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers see the old or the new content, never a torn file, even across a crash."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

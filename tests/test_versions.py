@@ -1,0 +1,84 @@
+"""Library versions of a data folder: prepared per model, activated only when complete and no worse, rolled back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deephash.cli.main import main
+from deephash.errors import LibraryError
+from deephash.index import Library
+from deephash.model.artifacts import WEIGHTS_FILE, load_config, model_version, update_metadata
+from deephash.offline.versions import DataVersions, version_name
+
+
+@pytest.fixture(scope="module")
+def two_models(small_model, tmp_path_factory) -> tuple[Path, Path]:
+    """Copies of the small model and a retrained one (other weights, so another version), each with recorded
+    figures of its own."""
+    import torch
+
+    from export.onnx_model import export_model_onnx
+
+    first, retrained = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("retrained")
+    for folder in (first, retrained):
+        for path in small_model.iterdir():
+            if path.is_file():
+                shutil.copy2(path, folder / path.name)
+    weights = torch.load(retrained / WEIGHTS_FILE, weights_only=True)
+    name = next(name for name in weights if name.endswith("instance_centre"))
+    weights[name] = weights[name] + 0.5
+    torch.save(weights, retrained / WEIGHTS_FILE)
+    export_model_onnx(retrained)
+    for folder, recall in ((first, 0.80), (retrained, 0.85)):
+        update_metadata(folder, {"default_build": {"real_footage_recall": {"hamming": {"all": {"1": recall}}}}})
+    return first, retrained
+
+
+def _fill(versions: DataVersions, model: Path, ids: list[str]) -> str:
+    folder = versions.prepare(model)
+    bits = load_config(model).code_bits
+    codes = np.random.default_rng(len(ids)).integers(0, 256, (len(ids), bits // 8), dtype=np.uint8)
+    with Library.open_or_create(folder / "video", bits, model_version(model)) as library:
+        library.add_many(ids, codes, np.zeros(len(ids)), np.zeros(len(ids)))
+    return folder.name
+
+
+def test_versions_activate_only_when_complete_and_no_worse_and_roll_back(two_models, tmp_path, capsys):
+    first_model, second_model = two_models
+    versions = DataVersions(tmp_path / "data")
+    first = _fill(versions, first_model, ["a", "b", "c"])
+    assert first == version_name(model_version(first_model)) and versions.active() is None
+    assert versions.activate(first).rows == 3 and versions.active() == first
+
+    second = _fill(versions, second_model, ["a", "b"])  # a re-hash that has not caught up with "c"
+    with pytest.raises(LibraryError, match="lacks 1 videos"):
+        versions.activate(second)
+    assert versions.active() == first
+    _fill(versions, second_model, ["c"])
+    assert versions.activate(second).rows == 3
+
+    assert main(["index", "versions", str(tmp_path / "data")]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == [first, "*"] and listed[1].split()[1] == second
+
+    assert versions.rollback().name == first and versions.active() == first
+    update_metadata(second_model, {"default_build": {"real_footage_recall": {"hamming": {"all": {"1": 0.70}}}}})
+    worse = DataVersions(tmp_path / "other")
+    old, new = _fill(worse, first_model, ["a"]), _fill(worse, second_model, ["a"])
+    worse.activate(old)
+    with pytest.raises(LibraryError, match="worse than the active"):
+        worse.activate(new)
+    assert main(["index", "activate", str(tmp_path / "other"), new, "--force"]) == 0
+    assert worse.active() == new
+
+
+def test_activation_needs_an_existing_version_and_rollback_an_earlier_one(tmp_path):
+    versions = DataVersions(tmp_path)
+    with pytest.raises(LibraryError, match="no version"):
+        versions.activate("0123456789abcdef")
+    with pytest.raises(LibraryError, match="nothing to roll back"):
+        versions.rollback()
