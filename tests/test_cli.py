@@ -9,6 +9,7 @@ import pytest
 
 from deephash.cli.main import build_parser, main
 from deephash.errors import DeepHashError, ModelError
+from deephash.model.artifacts import model_version
 
 VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel", "bulk-hash"}
 VERB_NAMES |= {"export", "build-default", "install-default", "triton", "token"}  # from export/ and serving/
@@ -108,3 +109,12 @@ def test_make_dataset_train_mask_evaluate_chain(tmp_path, capsys):
     assert main(["evaluate", str(data), "--model", str(model), "--record"]) == DeepHashError.exit_code
     assert "give both" in capsys.readouterr().err
     assert main(["hash", str(next((data / "videos" / "query").glob("*.mp4"))), "--model", str(model)]) == 0
+
+    retrained = tmp_path / "retrained"
+    assert main(["train", str(data), "--out", str(retrained), "--init-from", str(model), "--epochs", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "previous" in table and "map_masked" in table and "near_duplicate_recall_at_1" in table
+    metadata = json.loads((retrained / "metadata.json").read_text())
+    assert metadata["compared_with"]["model_version"] == model_version(model)
+    assert metadata["training"]["options"]["init_from"] == str(model)
+    assert json.loads((retrained / "config.json").read_text())["l1_bits"] == 32  # the previous model's 64 bits

@@ -15,7 +15,7 @@ from deephash.model.artifacts import WEIGHTS_FILE, load_config, model_version, u
 from deephash.offline.versions import DataVersions, version_name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def two_models(small_model, tmp_path_factory) -> tuple[Path, Path]:
     """Copies of the small model and a retrained one (other weights, so another version), each with recorded
     figures of its own."""
@@ -82,3 +82,16 @@ def test_activation_needs_an_existing_version_and_rollback_an_earlier_one(tmp_pa
         versions.activate("0123456789abcdef")
     with pytest.raises(LibraryError, match="nothing to roll back"):
         versions.rollback()
+
+
+def test_a_retrained_model_is_judged_against_its_predecessor_on_the_data_both_were_measured_on(two_models, tmp_path):
+    first_model, second_model = two_models
+    versions = DataVersions(tmp_path / "data")
+    old = _fill(versions, first_model, ["a"])
+    versions.activate(old)
+    same_data = {"model_version": model_version(first_model), "evaluation": {"map": {"masked": 0.90}}}
+    update_metadata(second_model, {"evaluation": {"map": {"masked": 0.85}}, "compared_with": same_data})
+    new = _fill(versions, second_model, ["a"])
+    assert versions.list()[-1].baseline == {"model_version": model_version(first_model), "figures": {"masked_map": 0.9}}
+    with pytest.raises(LibraryError, match="masked_map 0.850 < 0.900"):
+        versions.activate(new)

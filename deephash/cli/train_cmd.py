@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+from deephash.comparison import compare_with_previous
+from deephash.evaluation import tune_and_save_mask
+from deephash.model.artifacts import load_config
 from deephash.model.backbones import BACKBONES
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.training.instance import Projection
@@ -60,6 +63,13 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--freeze-backbone", action="store_true", help="full mode: keep backbone weights")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        help="retrain: start from this model folder (its taxonomy, bits and backbone; --backbone, --bits and "
+        "--trust-* are ignored), then tune the mask and print the new model's figures beside the previous "
+        "model's on the dataset's held-out splits (recorded in metadata)",
+    )
     for name in ("intra", "triplet", "instance"):
         parser.add_argument(
             f"--{name}-weight", type=float, default=getattr(weights, name), help=f"weight of the {name} loss"
@@ -82,6 +92,8 @@ def run(args) -> int:
         trust_from=args.trust_from,
         trust_full=args.trust_full,
     )
+    if args.init_from is not None:  # a retrained model is the previous one's architecture
+        config = load_config(args.init_from)
     weights = LossWeights(
         intra=args.intra_weight,
         triplet=args.triplet_weight,
@@ -100,6 +112,7 @@ def run(args) -> int:
         freeze_backbone=args.freeze_backbone,
         resume=args.resume,
         weights=weights,
+        init_from=args.init_from,
     )
     instance = Projection.load(args.instance) if args.instance is not None else None
     result = train(args.dataset, args.out, config, options, instance=instance)
@@ -109,4 +122,9 @@ def run(args) -> int:
         f"(features {result.feature_seconds:.0f} s, {result.videos_per_second:.0f} videos/s); "
         f"final loss {last.get('loss', float('nan')):.3f}; model in {args.out}"
     )
+    if args.init_from is not None:
+        cache = args.out / "cache"
+        tune_and_save_mask(args.out, args.dataset, cache)
+        print(compare_with_previous(args.out, args.init_from, args.dataset, cache))
+        print(f"next: `deephash export onnx --model {args.out}` makes it a model version")
     return 0

@@ -10,7 +10,8 @@
 Codes of two model versions are not comparable, so a version is never mixed with another: a re-hash writes a
 new version beside the active one, and activation swaps the pointer. Activation refuses a version that does
 not hold every video of the active one (the adds that arrived while it was being made: hash them into it
-first) or whose model did worse on the figures both models recorded, unless forced.
+first) or whose model did worse on the figures both models recorded (a retrained model: on the data it was compared with
+its predecessor on), unless forced.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class VersionInfo:
     model_dir: str
     created: float
     figures: dict[str, float]
+    baseline: dict  # a retrained model's predecessor measured on the same data as it (empty otherwise)
     rows: int
     active: bool
 
@@ -44,17 +46,25 @@ def version_name(model_version_hex: str) -> str:
     return model_version_hex[:16]
 
 
-def model_figures(model_dir: Path) -> dict[str, float]:
-    """The figures a model's build recorded that activation compares: real-footage recall@1 and synthetic mAP."""
+def model_figures(model_dir: Path) -> tuple[dict[str, float], dict]:
+    """The figures a model recorded that activation compares (real-footage recall@1 of its build, masked mAP
+    of its evaluation), and, for a retrained model, the figures of the model it started from measured on the
+    same data (``{"model_version": ..., "figures": ...}``, else empty)."""
     metadata = read_metadata(model_dir)
-    figures = {}
+    figures = _evaluation_figures(metadata.get("evaluation", {}))
     real = metadata.get("default_build", {}).get("real_footage_recall", {}).get("hamming", {}).get("all", {})
     if "1" in real:
         figures["real_footage_recall_at_1"] = real["1"]
-    masked = metadata.get("evaluation", {}).get("map", {}).get("masked")
-    if masked is not None:
-        figures["masked_map"] = masked
-    return figures
+    previous = metadata.get("compared_with")
+    baseline = {}
+    if previous:
+        baseline = {"model_version": previous["model_version"], "figures": _evaluation_figures(previous["evaluation"])}
+    return figures, baseline
+
+
+def _evaluation_figures(evaluation: dict) -> dict[str, float]:
+    masked = evaluation.get("map", {}).get("masked")
+    return {} if masked is None else {"masked_map": masked}
 
 
 class DataVersions:
@@ -72,11 +82,13 @@ class DataVersions:
         folder = self.folder(version_name(version))
         if not (folder / VERSION_FILE).is_file():
             folder.mkdir(parents=True, exist_ok=True)
+            figures, baseline = model_figures(model_dir)
             record = {
                 "model_version": version,
                 "model_dir": str(Path(model_dir).resolve()),
                 "created": time.time(),
-                "figures": model_figures(model_dir),
+                "figures": figures,
+                "baseline": baseline,
             }
             _write_atomically(folder / VERSION_FILE, json.dumps(record, indent=2))
         return folder
@@ -136,10 +148,12 @@ class DataVersions:
                 f"version {new.name} lacks {len(missing)} videos of the active {current.name} (e.g. {missing[:3]}): "
                 "hash them into it (bulk-hash with a manifest that names them) or --force"
             )
+        same_data = new.baseline.get("model_version") == current.model_version
+        reference = new.baseline["figures"] if same_data else current.figures
         worse = {
-            figure: (current.figures[figure], value)
+            figure: (reference[figure], value)
             for figure, value in new.figures.items()
-            if figure in current.figures and value < current.figures[figure] - FIGURE_TOLERANCE
+            if figure in reference and value < reference[figure] - FIGURE_TOLERANCE
         }
         if worse:
             details = ", ".join(f"{name} {new_value:.3f} < {old:.3f}" for name, (old, new_value) in worse.items())

@@ -26,7 +26,7 @@ from deephash.data.dataset import Split, read_split
 from deephash.data.edits import RandomEdit, edit_frames
 from deephash.errors import DatasetError
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
-from deephash.model.artifacts import save_model
+from deephash.model.artifacts import load_model, save_model
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
 from deephash.training.instance import Projection, normalise
@@ -49,6 +49,7 @@ class TrainOptions:
     freeze_backbone: bool = False
     resume: bool = False
     weights: LossWeights = field(default_factory=LossWeights)
+    init_from: Path | None = None  # a model folder of the same taxonomy, code length and backbone to start from
 
 
 @dataclass
@@ -158,6 +159,8 @@ def train(
     split = read_split(dataset_root, "train", taxonomy)
     torch.manual_seed(options.seed)
     model = DeepHashNet(config)
+    if options.init_from is not None:
+        _initialise_from(model, options.init_from)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     feature_seconds = 0.0
@@ -165,7 +168,8 @@ def train(
         cache = (cache_dir or out_dir / "cache") / "train_features.npy"
         features = _cached_features(split, model, options, cache)
         feature_seconds = time.monotonic() - started
-        _install_instance_projection(model, features, instance)
+        if options.init_from is None or instance is not None:  # a retrained model keeps its anchors otherwise
+            _install_instance_projection(model, features, instance)
         parameters = [{"params": model.head.parameters(), "lr": options.lr}]
     else:
         features = None
@@ -245,6 +249,18 @@ def train(
     return result
 
 
+def _initialise_from(model: DeepHashNet, folder: Path) -> None:
+    """Start from the weights of the model in ``folder`` (periodic retraining on fresh data)."""
+    previous = load_model(folder)
+    mine, theirs = model.config, previous.config
+    if (mine.taxonomy, mine.code_bits, mine.backbone) != (theirs.taxonomy, theirs.code_bits, theirs.backbone):
+        raise DatasetError(
+            f"cannot start from {folder}: its taxonomy, code length ({theirs.code_bits}) or backbone "
+            f"({theirs.backbone}) differ from this training's ({mine.code_bits}, {mine.backbone})"
+        )
+    model.load_state_dict(previous.state_dict())
+
+
 def _install_instance_projection(model: DeepHashNet, features: np.ndarray, instance: Projection | None) -> None:
     """Anchors from ``instance``, scaled on the training videos' mean regional descriptors."""
     head = model.head
@@ -272,4 +288,5 @@ def _full_batches(
 def _jsonable(options: TrainOptions) -> dict:
     data = asdict(options)
     data["weights"] = asdict(options.weights)
+    data["init_from"] = None if options.init_from is None else str(options.init_from)
     return data
