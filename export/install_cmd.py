@@ -9,7 +9,7 @@ from deephash.errors import ModelError
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, ONNX_FILE, file_sha256, update_metadata
 from deephash.model.batching import measure_model_batching
 from export.release import DEFAULT_DATA_DIR
-from export.release_check import TOLERANCE, check_against_recorded
+from export.release_check import CHECK_EVERY, TOLERANCE, check_against_recorded
 from export.release_files import RELEASE_DIR, install_release, verify_release
 
 
@@ -19,13 +19,13 @@ def add_parser(subparsers) -> None:
         help="install the released default model (checksums, ONNX export, re-measured figures)",
         description=f"Verify the release in {RELEASE_DIR} against its SHA256SUMS, copy it to OUT, export its "
         "ONNX file and check that the export is the released model version, then re-measure its real-footage "
-        f"recall@1 per edit family (footage and distractors are made in DATA) and fail unless it is within "
-        f"{TOLERANCE} of the figures the release recorded; last, measure which batch sizes pay on this CPU. "
-        "Does nothing when OUT already holds the released version (unless --force).",
+        f"recall@1 per edit family on every {CHECK_EVERY}th original and its variants (made in DATA) and fail "
+        f"unless it is within {TOLERANCE} of the figures the release recorded on them; last, measure which batch "
+        "sizes pay on this CPU. Does nothing when OUT already holds the released version (unless --force).",
     )
     parser.add_argument("--release", type=Path, default=RELEASE_DIR, help="the release folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model folder to install into")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="footage, datasets and caches")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="real footage and feature caches")
     parser.add_argument("--no-check", action="store_true", help="skip re-measuring the recorded figures")
     parser.add_argument("--force", action="store_true", help="install even when OUT holds the released version")
     parser.set_defaults(run=run)
@@ -48,7 +48,7 @@ def run(args) -> int:
         if not check.passes():
             raise ModelError(
                 f"recall@1 here differs from the release's by {check.overall_difference:.3f} (over {TOLERANCE}): "
-                "the footage or the decoder differs from the build's; see the table above"
+                "the footage, the decoder or the CPU's arithmetic differs from the build's; see the table above"
             )
     batching = measure_model_batching(args.out)  # the batch sizes that pay are a property of this CPU
     batching.save(args.out)

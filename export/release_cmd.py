@@ -7,6 +7,7 @@ from pathlib import Path
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, ONNX_FILE
 from deephash.training.instance_data import StreamPlan
 from export.release import DEFAULT_DATA_DIR, build_default_model
+from export.release_check import record_check
 from export.release_files import RELEASE_DIR, SIZE_LIMIT, write_release
 
 
@@ -44,6 +45,7 @@ def run(args) -> int:
     summary = build_default_model(args.out, args.data, stream=StreamPlan(videos=args.stream_videos))
     print(f"default model in {args.out} ({summary['seconds']:.0f} s)")
     if args.full:
+        record_check(args.out, args.data)
         size = write_release(args.out, args.release)
         print(f"released in {args.release} ({size / 2**20:.1f} MiB): commit it, then `deephash install-default`")
     return 0

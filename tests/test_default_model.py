@@ -9,14 +9,16 @@ import pytest
 
 from deephash.cli.main import main
 from deephash.codes import hamming
+from deephash.data.families import FAMILIES
 from deephash.distractors import measure_at_scale
 from deephash.hasher import EmbeddedHasher
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, ONNX_FILE, file_sha256, read_metadata
-from deephash.real_footage import measure_real_footage
+from deephash.real_footage import build_real_footage, measure_real_footage
 from deephash.video import sample_frames
 from export.onnx_model import parity_report
 from export.release import DEFAULT_DATA_DIR
+from export.release_check import CHECK_EVERY
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,16 @@ def test_beats_simhash_on_real_footage(default_model):
     real, draws = measure_real_footage(default_model, DEFAULT_DATA_DIR)
     ours = real["hamming"]["all"][1]
     assert ours > np.mean(draws), (ours, draws)
+
+
+def test_the_release_check_measures_a_part_of_the_real_footage_with_its_own_variants(default_model):
+    """The set-up's quick check (export/release_check.py) sees the same variant files as the full evaluation,
+    each still paired with its own original."""
+    full = build_real_footage(DEFAULT_DATA_DIR / "real")
+    part = build_real_footage(DEFAULT_DATA_DIR / "real", every=CHECK_EVERY)
+    assert part.originals == full.originals[::CHECK_EVERY] and len(part.variants) >= 10 * len(FAMILIES)
+    pairs = {(variant, full.originals[target]) for variant, target in zip(full.variants, full.targets)}
+    assert {(variant, part.originals[target]) for variant, target in zip(part.variants, part.targets)} <= pairs
 
 
 def test_onnx_runtime_matches_pytorch_on_real_frames(default_model, clips):
