@@ -84,6 +84,15 @@ class UnknownVideoId(LibraryError):
     """The library holds no row for the requested video id."""
 
 
+class UnknownVersion(LibraryError):
+    """The data folder holds no library version of that name."""
+
+
+class VersionRefused(LibraryError):
+    """A library version may not become the active one: it lacks videos of the active version, its model did
+    worse, or it does not verify."""
+
+
 class TritonError(DeepHashError):
     """A local tritonserver process could not be started or did not become ready."""
 

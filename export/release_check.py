@@ -1,10 +1,12 @@
 """A quick re-measurement that proves a released model behaves here as it did where it was built.
 
 The checksums prove the files are the released ones; this proves they behave as released on this machine.
-The release records the real-footage recall@1 per edit family of a fixed part of the real footage (every
-fifth original with all its variants, no distractors: minutes, where the whole evaluation takes a quarter
-of an hour); the set-up measures the same part again. Only floating-point differences between CPUs can move
-it, by a query or two at most.
+The release records the real-footage recall@1 per edit family of a fixed part of the real footage (the
+variants of every fifth original, searched among all the originals, without the generated distractors: a
+few minutes, where the whole evaluation needs the synthetic dataset too); the set-up makes that footage and
+measures it again. Made twice, the footage is not the same to the last bit (libx264's output changes between
+runs in a process that has run PyTorch), which moves this figure by about a point (docs/measurements.md): the
+tolerance covers that, and a broken install (another decoder, model or pre-processing) falls far outside it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from deephash.real_footage import build_real_footage, real_footage_recall
 
 CHECK_EVERY = 5  # every fifth original
 CHECK_KEY = "release_check"
-TOLERANCE = 0.01
+TOLERANCE = 0.03  # overall recall@1; see the module docstring
 
 
 @dataclass(frozen=True)

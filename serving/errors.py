@@ -18,7 +18,9 @@ from deephash.errors import (
     InvalidRequest,
     RemoteError,
     StorageFailure,
+    UnknownVersion,
     UnknownVideoId,
+    VersionRefused,
     VideoError,
 )
 from serving.auth import Forbidden, Unauthenticated
@@ -31,7 +33,9 @@ STATUS_BY_ERROR: tuple[tuple[type[DeepHashError], HTTPStatus], ...] = (
     (VideoError, HTTPStatus.BAD_REQUEST),
     (InvalidRequest, HTTPStatus.BAD_REQUEST),
     (UnknownVideoId, HTTPStatus.NOT_FOUND),
+    (UnknownVersion, HTTPStatus.NOT_FOUND),
     (IncompatibleLibrary, HTTPStatus.CONFLICT),
+    (VersionRefused, HTTPStatus.CONFLICT),
     (RemoteError, HTTPStatus.SERVICE_UNAVAILABLE),
     (StorageFailure, HTTPStatus.INSUFFICIENT_STORAGE),  # the write was undone: the caller may retry later
 )

@@ -29,10 +29,13 @@ logger = logging.getLogger("deephash.service")
 
 class EmbeddedModelClient:
     def __init__(self, service, model_dir: Path, config: ModelConfig) -> None:
+        """``service``: the model service, or None to run ``model_dir``'s model in this process."""
         self.service, self.model_dir, self.config = service, Path(model_dir), config
         self._local: OnnxRunner | None = None  # made only if the model service stops answering
 
     async def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
+        if self.service is None:  # a model the model service does not run (another library version's)
+            return await asyncio.to_thread(self._run_here, frames)
         failure: Exception | None = None
         for _ in range(ATTEMPTS):
             try:

@@ -6,27 +6,26 @@ is computed in a thread beside the model call."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from prometheus_client import Counter, Gauge
 
 from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload
 from deephash.codes import from_hex, to_hex
-from deephash.errors import DeepHashError, IncompatibleLibrary, ModelError, UnknownVideoId
+from deephash.errors import DeepHashError, IncompatibleLibrary, UnknownVideoId
 from deephash.hasher import VideoHash, with_sampling_note
 from deephash.index.idmap import check_video_id
+from deephash.model.artifacts import model_version
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
+from serving.access import Access
 from serving.audit import AUDIT_FILE, AuditLog
 from serving.auth import TokenFile
 from serving.client_limit import ClientLimit
@@ -35,8 +34,10 @@ from serving.errors import http_error
 from serving.lifecycle import die_with_parent, remember_server
 from serving.model_client import EmbeddedModelClient
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
-from serving.settings import configured_workers, service_settings
+from serving.served import Served, activate_version, open_served
+from serving.settings import refuse_several_workers, service_settings
 from serving.upload_limit import UploadLimit
+from serving.version_gate import GATE, VersionGateMiddleware
 
 SETTINGS = service_settings()
 # one reader of the tokens file for the endpoints and the per-client limit (None: open, or not configured yet)
@@ -64,35 +65,35 @@ class DeepHashService:
         die_with_parent()
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
         self.catalog_error: IncompatibleLibrary | None = None
-        limits = SETTINGS.video_limits
         try:
-            self.catalog = Catalog(SETTINGS.model, SETTINGS.data, limits)
+            self._serve(open_served(SETTINGS.data, SETTINGS.model, SETTINGS.video_limits))
         except IncompatibleLibrary as error:  # keep answering, with 409 on every library call
             self.catalog_error = error
-            self.catalog = Catalog(SETTINGS.model, None, limits)
-        self.embedded_model = EmbeddedModelClient(self.embedded, SETTINGS.model, self.catalog.config)
+            self._serve(Served(Catalog(SETTINGS.model, None, SETTINGS.video_limits), SETTINGS.model))
+        self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
         SETTINGS.check_access_control()
-        self.tokens = TOKENS if SETTINGS.auth == "tokens" else None
-        self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
-        if self.tokens is None:
+        self.access = Access(TOKENS if SETTINGS.auth == "tokens" else None, self.audit)
+        if self.access.tokens is None:
             logger.warning(
                 "DEEPHASH_AUTH=open: THIS SERVER ASKS NO ONE FOR A TOKEN; anyone who reaches it may add and remove"
             )
 
     @bentoml.on_deployment
     def prepare_workers() -> None:
-        """Runs in the server process before it starts workers. They learn its pid (serving/lifecycle.py).
-        One worker holds the libraries' writer lock; a second could neither write nor see the first's rows
-        in its id map, so the service refuses to start with more (before any worker is spawned)."""
+        """Runs in the server process before it starts workers: they learn its pid (serving/lifecycle.py), and
+        more than one worker is refused before any starts (one worker is the libraries' single writer)."""
         remember_server()
-        workers = configured_workers("DeepHashService")
-        if workers not in (None, 1):
-            raise ModelError(
-                f"DeepHashService runs one worker, not {workers!r}: it is the libraries' single writer. Serve "
-                "more requests by raising DEEPHASH_MAX_BATCH or pointing DEEPHASH_TRITON_URL at Triton, or run "
-                "more service instances over separate libraries"
-            )
+        refuse_several_workers("DeepHashService")
+
+    def _serve(self, served: Served) -> None:
+        """Answer from ``served`` from now on (at start, or inside the version gate's switch). The model
+        service runs ``DEEPHASH_MODEL``; another version's model runs in this process."""
+        self.catalog = served.catalog
+        in_model_service = model_version(served.model_dir) == model_version(SETTINGS.model)
+        service = self.embedded if in_model_service else None
+        self.embedded_model = EmbeddedModelClient(service, served.model_dir, served.catalog.config)
+        GATE.version = served.catalog.version
 
     @bentoml.on_startup
     async def connect_triton(self) -> None:
@@ -114,32 +115,6 @@ class DeepHashService:
         if self.catalog_error is not None:
             return False
         return SETTINGS.triton_url is None or (self.triton is not None and await self.triton.is_ready())
-
-    def _allow(self, ctx: bentoml.Context, role: str) -> str:
-        """Refuse the call (401/403) unless its bearer token's role allows ``role``; open servers allow all.
-        Returns who the caller is, for the audit trail: the token's name (or its hash's first 12 digits), or
-        "open" on an open server."""
-        if self.tokens is None:
-            return "open"
-        try:
-            grant = self.tokens.authorise(ctx.request.headers.get("authorization"), role)
-        except DeepHashError as error:
-            raise http_error(error) from error
-        return grant.name or grant.digest[:12]
-
-    @contextlib.asynccontextmanager
-    async def _mutation(self, ctx: bentoml.Context, action: str, video_id: str) -> AsyncIterator[dict]:
-        """A write-role call, in the audit trail however it ends (refused callers included)."""
-        client = ctx.request.client.host if ctx.request.client else "unknown"
-        try:
-            who = self._allow(ctx, "write")
-        except BentoMLException as error:
-            status = int(error.error_code)
-            fields = {"who": None, "client": client, "action": action, "video_id": video_id}
-            await self.audit.record(**fields, outcome="refused", status=status)
-            raise
-        async with self.audit.mutation(who, client, action, video_id) as record:
-            yield record
 
     def _library(self) -> Catalog:
         if self.catalog_error is not None:
@@ -176,7 +151,7 @@ class DeepHashService:
     @bentoml.api
     async def hash(self, ctx: bentoml.Context, video: Video) -> HashOut:
         """Hash an uploaded video: code, categories, audio code."""
-        self._allow(ctx, "read")
+        self.access.allow(ctx, "read")
         hashed = await self._hash(video)
         return HashOut(
             code=hashed.video.code_hex,
@@ -191,7 +166,7 @@ class DeepHashService:
     async def add(self, ctx: bentoml.Context, video_id: str, video: Video) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
-        async with self._mutation(ctx, "add", video_id) as record:
+        async with self.access.mutation(ctx, "add", video_id) as record:
             await self._run(check_video_id, video_id)  # 400 before any work
             await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
             library = self._library()
@@ -217,7 +192,7 @@ class DeepHashService:
         self, ctx: bentoml.Context, video: Video, options: SearchOptions = DEFAULT_SEARCH
     ) -> list[NeighbourOut]:
         """Top-k neighbours of an uploaded video (hashed, not stored)."""
-        self._allow(ctx, "read")
+        self.access.allow(ctx, "read")
         hashed = await self._hash(video)
         SEARCHES.labels("video", options.modality).inc()
         code, l1, l2 = hashed.video.code, hashed.video.l1.id, hashed.video.l2.id
@@ -228,7 +203,7 @@ class DeepHashService:
         self, ctx: bentoml.Context, code: str, l1: int, l2: int, options: SearchOptions = DEFAULT_SEARCH
     ) -> list[NeighbourOut]:
         """Top-k neighbours of a video code (hex) with its L1/L2 categories (for the mask and the group)."""
-        self._allow(ctx, "read")
+        self.access.allow(ctx, "read")
         query = await self._run(from_hex, code, self._library().video.code_bits)
         SEARCHES.labels("code", options.modality).inc()
         return await self._search(query, l1, l2, None, options, None)
@@ -238,7 +213,7 @@ class DeepHashService:
         self, ctx: bentoml.Context, video_id: str, options: SearchOptions = DEFAULT_SEARCH
     ) -> list[NeighbourOut]:
         """Top-k neighbours of a stored video (itself excluded), by its stored video and audio codes."""
-        self._allow(ctx, "read")
+        self.access.allow(ctx, "read")
         async with self.lock:
             stored, audio = await self._run(self._library().stored, video_id)
         SEARCHES.labels("id", options.modality).inc()
@@ -246,7 +221,7 @@ class DeepHashService:
 
     @bentoml.api
     async def get(self, ctx: bentoml.Context, video_id: str) -> StoredOut:
-        self._allow(ctx, "read")
+        self.access.allow(ctx, "read")
         async with self.lock:
             stored, audio = await self._run(self._library().stored, video_id)
         return StoredOut(
@@ -259,7 +234,7 @@ class DeepHashService:
 
     @bentoml.api
     async def remove(self, ctx: bentoml.Context, video_id: str) -> RemovedOut:
-        async with self._mutation(ctx, "remove", video_id) as record:
+        async with self.access.mutation(ctx, "remove", video_id) as record:
             async with self.lock:
                 removed = await self._run(self._library().remove, video_id)
                 self._count_rows()
@@ -272,7 +247,7 @@ class DeepHashService:
     async def backup(self, ctx: bentoml.Context) -> dict:
         """Admin: a consistent, verified copy of both libraries in DATA/backups/<UTC time>. Writes wait while it
         copies; the answer names the folder, the generation and the rows of each library."""
-        who = self._allow(ctx, "admin")
+        who = self.access.allow(ctx, "admin")
         library = self._library()
         folder = SETTINGS.data / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         async with self.lock:
@@ -281,8 +256,24 @@ class DeepHashService:
         return copied
 
     @bentoml.api
+    async def activate(self, ctx: bentoml.Context, name: str, force: bool = False) -> dict:
+        """Admin: serve library version NAME of DEEPHASH_DATA (`deephash index versions`) from now on. Requests
+        in flight finish on the old version, new ones wait for the switch; refused (409) as `deephash index
+        activate` refuses, unless ``force``."""
+        who = self.access.allow(ctx, "admin")
+        fixed = self.catalog.version if self.triton is not None else None
+        async with GATE.switch(), self.lock:
+            served, info = await self._run(activate_version, SETTINGS.data, name, SETTINGS.video_limits, force, fixed)
+            old, self.catalog_error = self.catalog, None
+            self._serve(served)
+            await self._run(old.close)
+            self._count_rows()
+        await self.audit.record(who=who, action="activate", video_id=None, outcome=name, status=200)
+        return {"active": info.name, "model_version": info.model_version, "rows": info.rows}
+
+    @bentoml.api
     async def stats(self, ctx: bentoml.Context) -> dict:
-        self._allow(ctx, "read")
+        self.access.allow(ctx, "read")
         async with self.lock:
             return {
                 "video": self._library().video.stats(),
@@ -291,6 +282,7 @@ class DeepHashService:
             }
 
 
+DeepHashService.add_asgi_middleware(VersionGateMiddleware)
 DeepHashService.add_asgi_middleware(UploadLimit, max_bytes=SETTINGS.max_upload_bytes + FORM_OVERHEAD_BYTES)
 DeepHashService.add_asgi_middleware(
     ClientLimit,

@@ -99,6 +99,18 @@ def configured_workers(service_name: str) -> int | str | None:
     return (BentoMLContainer.config.services.get().get(service_name) or {}).get("workers")
 
 
+def refuse_several_workers(service_name: str) -> None:
+    """One worker holds the libraries' writer lock; a second could neither write nor see the first's rows in
+    its id map, so a service configured with more is refused before any worker is spawned."""
+    workers = configured_workers(service_name)
+    if workers not in (None, 1):
+        raise ModelError(
+            f"{service_name} runs one worker, not {workers!r}: it is the libraries' single writer. Serve more "
+            "requests by raising DEEPHASH_MAX_BATCH or pointing DEEPHASH_TRITON_URL at Triton, or run more "
+            "service instances over separate libraries"
+        )
+
+
 @cache
 def service_settings() -> ServiceSettings:
     """The settings of this process, read once from the environment (a bad value stops the service here)."""

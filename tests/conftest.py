@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,31 @@ def small_model(tmp_path_factory) -> Path:
     save_model(model, folder, {"default_build": {"seconds": 1.0}})
     CategoryMask.from_head(model.head, ratio=1.0).save(folder / "mask.npz")
     export_model_onnx(folder)
+    return folder
+
+
+def retrained_copy(model: Path, folder: Path) -> Path:
+    """A copy of ``model`` with other weights (its instance centre moved), exported: another model version, as
+    a retraining makes, with the same taxonomy and code length."""
+    import torch
+
+    from deephash.model.artifacts import WEIGHTS_FILE
+    from export.onnx_model import export_model_onnx
+
+    copy_model(model, folder)
+    weights = torch.load(folder / WEIGHTS_FILE, weights_only=True)
+    name = next(name for name in weights if name.endswith("instance_centre"))
+    weights[name] = weights[name] + 0.5
+    torch.save(weights, folder / WEIGHTS_FILE)
+    export_model_onnx(folder)
+    return folder
+
+
+def copy_model(model: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in model.iterdir():
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
     return folder
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from deephash.model.artifacts import MASK_FILE, ONNX_FILE, file_sha256, read_met
 from deephash.real_footage import build_real_footage, measure_real_footage
 from deephash.video import sample_frames
 from export.onnx_model import parity_report
-from export.release import DEFAULT_DATA_DIR
+from export.release import DEFAULT_DATA_DIR, ensure_dataset
 from export.release_check import CHECK_EVERY
 
 
@@ -41,24 +42,33 @@ def test_carphone_pair_is_much_closer_than_unrelated_clips(hasher, clips):
     assert pair < np.mean(unrelated), (pair, unrelated)
 
 
-def test_beats_simhash_on_real_footage(default_model):
-    """The issue's bar, re-measured from the built model and the footage and features its build left in
-    ``data/``: near-duplicate recall@1 on unseen real footage above SimHash of the same backbone's
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    """The README's data folder with the synthetic dataset the real-footage figures take distractors from
+    (the set-up installs a released model and makes only the footage of its quick check)."""
+    ensure_dataset(DEFAULT_DATA_DIR / "synthetic")
+    return DEFAULT_DATA_DIR
+
+
+def test_beats_simhash_on_real_footage(default_model, data_dir):
+    """The issue's bar, re-measured from the installed model on real footage made here: near-duplicate recall@1 on unseen real footage above SimHash of the same backbone's
     mean-pooled features at the same code length, averaged over 8 hyperplane draws (one draw moves by
     ±0.03; over four trainings the model was 0.021-0.038 above the average, 0.004-0.021 above draw 0)."""
-    real, draws = measure_real_footage(default_model, DEFAULT_DATA_DIR)
+    real, draws = measure_real_footage(default_model, data_dir)
     ours = real["hamming"]["all"][1]
     assert ours > np.mean(draws), (ours, draws)
 
 
 def test_the_release_check_measures_a_part_of_the_real_footage_with_its_own_variants(default_model):
-    """The set-up's quick check (export/release_check.py) sees the same variant files as the full evaluation,
-    each still paired with its own original."""
+    """The set-up's quick check (export/release_check.py) asks with the full evaluation's own variant files of
+    every fifth original, each paired with its own original, among all the originals."""
     full = build_real_footage(DEFAULT_DATA_DIR / "real")
     part = build_real_footage(DEFAULT_DATA_DIR / "real", every=CHECK_EVERY)
-    assert part.originals == full.originals[::CHECK_EVERY] and len(part.variants) >= 10 * len(FAMILIES)
-    pairs = {(variant, full.originals[target]) for variant, target in zip(full.variants, full.targets)}
-    assert {(variant, part.originals[target]) for variant, target in zip(part.variants, part.targets)} <= pairs
+    assert part.originals == full.originals and len(part.variants) >= 10 * len(FAMILIES)
+    pairs = set(zip(full.variants, full.targets))
+    assert set(zip(part.variants, part.targets)) <= pairs and set(part.targets) == set(
+        range(0, len(full.originals), CHECK_EVERY)
+    )
 
 
 def test_onnx_runtime_matches_pytorch_on_real_frames(default_model, clips):
@@ -81,22 +91,22 @@ def test_metadata_records_version_mask_and_figures(default_model):
     assert draws[0] == build["real_footage_recall"]["simhash"]["all"]["1"]  # the draw the report compares with
 
 
-def test_recommended_duplicate_threshold_is_recorded_and_re_measured(default_model):
-    """The build chose the threshold on generated footage among generated distractors; re-measured from the
-    footage, features and distractor codes its build left in ``data/``, the figures are the same, and without
-    the distractors the real-footage recall is the build's own recall@1."""
-    metadata = read_metadata(default_model)
-    recorded = metadata["duplicate_decision"]
+def test_recommended_duplicate_threshold_is_recorded_and_holds_here(default_model, data_dir):
+    """The build chose the threshold on generated footage among generated distractors and recorded it.
+    Re-measured on footage made here (not the build's to the last bit: see export/release_check.py), the
+    threshold is within a bit of it, meets its precision target, and real-footage recall@1 among the
+    distractors is the recorded one within the footage's noise."""
+    recorded = read_metadata(default_model)["duplicate_decision"]
     count = recorded["real"]["distractors"]
     assert count >= 10_000
-    assert json.loads(json.dumps(measure_at_scale(default_model, DEFAULT_DATA_DIR, count))) == recorded
-    generated = recorded["generated"]["at_threshold"]
-    assert recorded["recommended_threshold"] == generated["threshold"] > 0
+    here = measure_at_scale(default_model, data_dir, count)
+    assert abs(here["recommended_threshold"] - recorded["recommended_threshold"]) <= 1, (here, recorded)
+    generated = here["generated"]["at_threshold"]
+    assert here["recommended_threshold"] == generated["threshold"] > 0
     against_distractors = generated["recall"] / (generated["recall"] + generated["distractors_per_query"])
-    assert against_distractors >= recorded["precision_target"] and generated["recall"] > 0.3
-    real = recorded["real"]
-    real_recall = metadata["default_build"]["real_footage_recall"]["hamming"]["all"]["1"]
-    assert real["recall_at_1_without_distractors"] == pytest.approx(real_recall)
+    assert against_distractors >= here["precision_target"] and generated["recall"] > 0.3
+    real = here["real"]
+    assert abs(real["recall_at_1"] - recorded["real"]["recall_at_1"]) <= 0.03
     assert real["recall_at_1"] <= real["recall_at_1_without_distractors"]
 
 

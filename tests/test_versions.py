@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,28 +10,15 @@ import pytest
 from deephash.cli.main import main
 from deephash.errors import LibraryError
 from deephash.index import Library
-from deephash.model.artifacts import WEIGHTS_FILE, load_config, model_version, update_metadata
+from deephash.model.artifacts import load_config, model_version, update_metadata
 from deephash.offline.versions import DataVersions, version_name
+from tests.conftest import copy_model, retrained_copy
 
 
 @pytest.fixture
-def two_models(small_model, tmp_path_factory) -> tuple[Path, Path]:
-    """Copies of the small model and a retrained one (other weights, so another version), each with recorded
-    figures of its own."""
-    import torch
-
-    from export.onnx_model import export_model_onnx
-
-    first, retrained = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("retrained")
-    for folder in (first, retrained):
-        for path in small_model.iterdir():
-            if path.is_file():
-                shutil.copy2(path, folder / path.name)
-    weights = torch.load(retrained / WEIGHTS_FILE, weights_only=True)
-    name = next(name for name in weights if name.endswith("instance_centre"))
-    weights[name] = weights[name] + 0.5
-    torch.save(weights, retrained / WEIGHTS_FILE)
-    export_model_onnx(retrained)
+def two_models(small_model, tmp_path) -> tuple[Path, Path]:
+    """Copies of the small model and a retrained one (another version), each with recorded figures of its own."""
+    first, retrained = copy_model(small_model, tmp_path / "first"), retrained_copy(small_model, tmp_path / "second")
     for folder, recall in ((first, 0.80), (retrained, 0.85)):
         update_metadata(folder, {"default_build": {"real_footage_recall": {"hamming": {"all": {"1": recall}}}}})
     return first, retrained

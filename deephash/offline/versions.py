@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from deephash.errors import LibraryError
+from deephash.errors import LibraryError, UnknownVersion, VersionRefused
 from deephash.index import Library
 from deephash.model.artifacts import model_version, read_metadata
 
@@ -101,6 +101,20 @@ class DataVersions:
         name = self.active()
         return None if name is None else self.folder(name)
 
+    def served(self, default_model: Path) -> tuple[Path, Path]:
+        """(model folder, libraries folder) a service of this data folder serves: the active version and its
+        model, or, in a data folder without versions, ``default_model`` over the folder itself."""
+        name = self.active()
+        if name is None:
+            return Path(default_model), self.data_dir
+        return Path(self.info(name).model_dir), self.folder(name)
+
+    def info(self, name: str) -> VersionInfo:
+        found = {info.name: info for info in self.list()}
+        if name not in found:
+            raise UnknownVersion(f"no version {name!r} in {self.data_dir} (versions: {', '.join(found) or 'none'})")
+        return found[name]
+
     def list(self) -> list[VersionInfo]:
         root, active = self.data_dir / VERSIONS_DIR, self.active()
         found = []
@@ -112,22 +126,19 @@ class DataVersions:
 
     def activate(self, name: str, force: bool = False) -> VersionInfo:
         """Point ``active`` at version ``name`` after the checks of the module docstring."""
-        candidates = {info.name: info for info in self.list()}
-        if name not in candidates:
-            raise LibraryError(f"no version {name!r} in {self.data_dir} (versions: {', '.join(candidates) or 'none'})")
-        current = self.active()
-        if not force and current is not None and current != name and current in candidates:
-            self._check_replacement(candidates[current], candidates[name])
+        target, current = self.info(name), self.active()
+        if not force and current is not None and current != name:
+            self._check_replacement(self.info(current), target)
         with Library.open(self.folder(name) / "video") as library:
             problems = library.verify()
         if problems:
-            raise LibraryError(f"version {name} does not verify: {problems[0]}")
+            raise VersionRefused(f"version {name} does not verify: {problems[0]}")
         _write_atomically(self.data_dir / ACTIVE_FILE, name + "\n")
         with (self.data_dir / HISTORY_FILE).open("a") as handle:
             handle.write(json.dumps({"active": name, "previous": current, "at": time.time(), "forced": force}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        return candidates[name]
+        return replace(target, active=True)
 
     def rollback(self) -> VersionInfo:
         """Activate the version that was active before the current one (its figures are not re-checked)."""
@@ -137,14 +148,14 @@ class DataVersions:
             record = json.loads(line)
             if record["active"] == current and record["previous"] and record["previous"] != current:
                 return self.activate(record["previous"], force=True)
-        raise LibraryError(f"nothing to roll back to in {self.data_dir}: no earlier version was active")
+        raise VersionRefused(f"nothing to roll back to in {self.data_dir}: no earlier version was active")
 
     def _check_replacement(self, current: VersionInfo, new: VersionInfo) -> None:
         old_folder, new_folder = self.folder(current.name) / "video", self.folder(new.name) / "video"
         with Library.open(old_folder) as old, Library.open(new_folder) as fresh:
             missing = [video_id for video_id in old.video_ids() if video_id not in fresh]
         if missing:
-            raise LibraryError(
+            raise VersionRefused(
                 f"version {new.name} lacks {len(missing)} videos of the active {current.name} (e.g. {missing[:3]}): "
                 "hash them into it (bulk-hash with a manifest that names them) or --force"
             )
@@ -157,7 +168,7 @@ class DataVersions:
         }
         if worse:
             details = ", ".join(f"{name} {new_value:.3f} < {old:.3f}" for name, (old, new_value) in worse.items())
-            raise LibraryError(f"the model of version {new.name} is worse than the active one's: {details}; --force")
+            raise VersionRefused(f"the model of version {new.name} is worse than the active one's: {details}; --force")
 
 
 def _rows(folder: Path) -> int:
