@@ -51,9 +51,10 @@ def data_dir() -> Path:
 
 
 def test_beats_simhash_on_real_footage(default_model, data_dir):
-    """The issue's bar, re-measured from the installed model on real footage made here: near-duplicate recall@1 on unseen real footage above SimHash of the same backbone's
-    mean-pooled features at the same code length, averaged over 8 hyperplane draws (one draw moves by
-    ±0.03; over four trainings the model was 0.021-0.038 above the average, 0.004-0.021 above draw 0)."""
+    """The issue's bar, re-measured from the installed model on real footage made here: near-duplicate
+    recall@1 on unseen real footage above SimHash of the same backbone's mean-pooled features at the same
+    code length, averaged over 8 hyperplane draws (one draw moves by ±0.03; over the trainings of the
+    recipe the model was 0.017-0.032 above the average)."""
     real, draws = measure_real_footage(default_model, data_dir)
     ours = real["hamming"]["all"][1]
     assert ours > np.mean(draws), (ours, draws)

@@ -2,7 +2,9 @@
 
 A manifest is a text file (one path or URI per line, the line being the id, or ``id<TAB>uri``), a CSV or a
 Parquet file with ``id`` and ``uri`` columns. A URI is a local path or ``file://``; other schemes (an object
-store) are added by registering an opener that returns what the sampler reads: a path, bytes or a binary file.
+store) get an opener that returns what the sampler reads (a path, bytes or a binary file): registered in the
+process with :func:`register_opener`, or declared by an installed package as a ``deephash.uri_openers`` entry
+point named after the scheme, which every process (Ray's workers included) finds by itself.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -18,6 +21,7 @@ from deephash.index.idmap import check_video_id
 from deephash.video import VideoSource
 
 URI_OPENERS: dict[str, Callable[[str], VideoSource]] = {}
+OPENER_ENTRY_POINTS = "deephash.uri_openers"
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,14 @@ def open_uri(uri: str) -> VideoSource:
     scheme = urlparse(uri).scheme
     if scheme == "file":
         return unquote(urlparse(uri).path)
-    if scheme in URI_OPENERS:
-        return URI_OPENERS[scheme](uri)
-    if len(scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise InvalidRequest(f"no opener for {scheme}:// URIs (register one with deephash.offline.register_opener)")
-    return uri
+    if len(scheme) <= 1:  # no scheme, or a Windows drive letter
+        return uri
+    if scheme not in URI_OPENERS:
+        declared = entry_points(group=OPENER_ENTRY_POINTS, name=scheme)
+        if not declared:
+            raise InvalidRequest(f"no opener for {scheme}:// URIs (declare a {OPENER_ENTRY_POINTS} entry point)")
+        URI_OPENERS[scheme] = next(iter(declared)).load()
+    return URI_OPENERS[scheme](uri)
 
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
