@@ -41,7 +41,7 @@ class Access:
         except BentoMLException as error:
             status = int(error.error_code)
             fields = {"who": None, "client": client, "action": action, "video_id": video_id}
-            await self.audit.record(**fields, outcome="refused", status=status)
+            await self.audit.record_failure(**fields, outcome="refused", status=status)
             raise
         async with self.audit.mutation(who, client, action, video_id) as record:
             yield record

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,11 @@ from pathlib import Path
 
 from bentoml.exceptions import BentoMLException
 
+from deephash.errors import StorageFailure
+from serving.errors import http_error
+
 AUDIT_FILE = "audit.jsonl"
+logger = logging.getLogger("deephash.service")
 
 
 class AuditLog:
@@ -27,17 +32,24 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, **fields: object) -> None:
+        """Append one line durably; a disk that refuses it is a :class:`StorageFailure` (507: retry later)."""
         line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields}, ensure_ascii=False) + "\n"
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(descriptor, line.encode())
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, line.encode())
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            raise StorageFailure(f"the audit trail {self.path} refused a line: {error}") from error
 
     async def record(self, **fields: object) -> None:
-        """:meth:`write` off the event loop (the fsync may take a while)."""
-        await asyncio.to_thread(self.write, **fields)
+        """:meth:`write` off the event loop (the fsync may take a while); a refused line answers 507."""
+        try:
+            await asyncio.to_thread(self.write, **fields)
+        except StorageFailure as error:
+            raise http_error(error) from error
 
     @contextlib.asynccontextmanager
     async def mutation(self, who: str, client: str, action: str, video_id: str) -> AsyncIterator[dict]:
@@ -49,12 +61,24 @@ class AuditLog:
         try:
             yield record
         except BentoMLException as error:
-            await self.record(**fields, outcome="failed", status=int(error.error_code))
+            await self.record_failure(**fields, outcome="failed", status=int(error.error_code))
             raise
         except asyncio.CancelledError:
-            self.write(**fields, outcome="cancelled", status=499)  # no awaiting in a cancelled task
+            with contextlib.suppress(StorageFailure):  # no awaiting in a cancelled task
+                self.write(**fields, outcome="cancelled", status=499)
             raise
         except Exception:
-            await self.record(**fields, outcome="failed", status=500)
+            await self.record_failure(**fields, outcome="failed", status=500)
             raise
-        await self.record(**fields, outcome=record["outcome"], status=200)
+        try:
+            await asyncio.to_thread(self.write, **fields, outcome=record["outcome"], status=200)
+        except StorageFailure as error:  # done but not in the trail: the caller retries (writes are idempotent)
+            raise http_error(StorageFailure(f"{error}; the {action} may have been done: retry it later")) from error
+
+    async def record_failure(self, **fields: object) -> None:
+        """The trail line of a call that failed anyway: its own failure must not hide the call's (a full disk
+        refuses both; the caller gets the call's status and the server log says the line is missing)."""
+        try:
+            await asyncio.to_thread(self.write, **fields)
+        except StorageFailure as error:
+            logger.error("audit line lost (%s): %s", error, fields)
