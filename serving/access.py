@@ -33,11 +33,14 @@ class Access:
         return grant.name or grant.digest[:12]
 
     @contextlib.asynccontextmanager
-    async def mutation(self, ctx: bentoml.Context, action: str, video_id: str) -> AsyncIterator[dict]:
-        """A write-role call, in the audit trail however it ends (refused callers included)."""
+    async def mutation(
+        self, ctx: bentoml.Context, action: str, video_id: str | None, role: str = "write"
+    ) -> AsyncIterator[dict]:
+        """A call that changes something (``role`` may make it), in the audit trail however it ends (refused
+        callers included)."""
         client = ctx.request.client.host if ctx.request.client else "unknown"
         try:
-            who = self.allow(ctx, "write")
+            who = self.allow(ctx, role)
         except BentoMLException as error:
             status = int(error.error_code)
             fields = {"who": None, "client": client, "action": action, "video_id": video_id}

@@ -52,7 +52,7 @@ class AuditLog:
             raise http_error(error) from error
 
     @contextlib.asynccontextmanager
-    async def mutation(self, who: str, client: str, action: str, video_id: str) -> AsyncIterator[dict]:
+    async def mutation(self, who: str, client: str, action: str, video_id: str | None) -> AsyncIterator[dict]:
         """Record ``action`` on ``video_id`` once it ends: the caller puts its outcome in the yielded dict; an
         exception is recorded with its status and passed on, a cancelled request as 499 (its write may still
         complete in its thread)."""

@@ -260,15 +260,17 @@ class DeepHashService:
         """Admin: serve library version NAME of DEEPHASH_DATA (`deephash index versions`) from now on. Requests
         in flight finish on the old version, new ones wait for the switch; refused (409) as `deephash index
         activate` refuses, unless ``force``."""
-        who = self.access.allow(ctx, "admin")
         fixed = self.catalog.version if self.triton is not None else None
-        async with GATE.switch(), self.lock:
-            served, info = await self._run(activate_version, SETTINGS.data, name, SETTINGS.video_limits, force, fixed)
-            old, self.catalog_error = self.catalog, None
-            self._serve(served)
-            await self._run(old.close)
-            self._count_rows()
-        await self.audit.record(who=who, action="activate", video_id=None, outcome=name, status=200)
+        async with self.access.mutation(ctx, "activate", name, role="admin") as record:
+            async with GATE.switch(), self.lock:
+                served, info = await self._run(
+                    activate_version, SETTINGS.data, name, SETTINGS.video_limits, force, fixed
+                )
+                old, self.catalog_error = self.catalog, None
+                self._serve(served)
+                await self._run(old.close)
+                self._count_rows()
+            record["outcome"] = "activated"
         return {"active": info.name, "model_version": info.model_version, "rows": info.rows}
 
     @bentoml.api

@@ -19,7 +19,8 @@ import pytest
 from deephash.hasher import EmbeddedHasher
 from deephash.index import Library
 from deephash.model.artifacts import model_version
-from deephash.offline.bulk_job import ERRORS_FILE
+from deephash.offline.bulk_job import ERRORS_FILE, BulkOptions, run_bulk_job
+from deephash.offline.manifest import read_manifest
 from deephash.offline.versions import DataVersions, version_name
 from deephash.video.files import write_video
 
@@ -112,3 +113,24 @@ def test_killed_three_times_then_resumed_commits_every_video_once(manifest, smal
     for video_id in good[::7]:
         path = paths[video_id].removeprefix("file://")
         assert np.array_equal(stored[video_id], hasher.hash_video(path).code), video_id
+
+
+def _cuda_missing() -> str | None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "no CUDA provider in this onnxruntime (a GPU machine with onnxruntime-gpu runs this test)"
+    return None
+
+
+@pytest.mark.skipif(_cuda_missing() is not None, reason=str(_cuda_missing()))
+def test_model_actors_on_a_gpu_give_the_codes_of_the_cpu(manifest, small_model, tmp_path):
+    entries = read_manifest(manifest[0])[:60]
+    codes = {}
+    for device, gpus in (("cpu", 0.0), ("gpu", 1.0)):
+        run_bulk_job(entries, tmp_path / device, small_model, BulkOptions(gpus_per_worker=gpus), progress=False)
+        with Library.open(tmp_path / device / "video") as library:
+            codes[device] = {video_id: library.get(video_id).code for video_id in library.video_ids()}
+    assert codes["gpu"].keys() == codes["cpu"].keys()
+    differing = [np.unpackbits(codes["gpu"][v] ^ codes["cpu"][v]).sum() for v in codes["cpu"]]
+    assert np.mean(differing) <= 1.28, differing  # at most 1 % of the bits: GPU float sums differ slightly

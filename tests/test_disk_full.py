@@ -1,5 +1,6 @@
 """A full disk under a library: the write fails cleanly, nothing acknowledged is lost, the library verifies,
-and it takes writes again once space returns. A real small file system (tmpfs) where the machine allows it."""
+and it takes writes again once space returns (without being reopened). A real small file system (tmpfs) where
+the machine allows it."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_fails_the_write_and_loses_nothing(small_disk):
     filler = small_disk / "filler"
-    filler.write_bytes(b"\1" * (256 << 10))  # space an operator can free later
+    filler.write_bytes(b"\1" * (1 << 20))  # space an operator can free later
     rng = np.random.default_rng(0)
     acknowledged: dict[str, np.ndarray] = {}
     library = Library.create(small_disk / "lib", 128, "model", shard_capacity=4096)
@@ -40,8 +41,11 @@ def test_a_full_disk_fails_the_write_and_loses_nothing(small_disk):
             library.add_many(ids, codes, rng.integers(0, 4, 200), rng.integers(0, 9, 200))
             acknowledged.update(zip(ids, codes))
     assert len(acknowledged) > 1000
+    filler.unlink()  # space returns: the open library takes writes again, without being reopened
+    healed = rng.integers(0, 256, 16, dtype=np.uint8)
+    assert library.add("healed", healed, 0, 0) == "added" and library.verify() == []
+    acknowledged["healed"] = healed
     library.close()
-    filler.unlink()  # space returns
     with Library.open(small_disk / "lib", writable=True) as reopened:
         assert reopened.verify() == [] and len(reopened) == len(acknowledged)
         for video_id in list(acknowledged)[:: max(1, len(acknowledged) // 200)]:

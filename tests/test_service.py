@@ -329,6 +329,7 @@ def test_authentication_and_roles(tmp_path_factory, default_model, clips):
         "get": ("read", lambda h: post(running, "get", h, video_id="auth-1")),
         "stats": ("read", lambda h: post(running, "stats", h)),
         "remove": ("write", lambda h: post(running, "remove", h, video_id="auth-1")),
+        "activate": ("admin", lambda h: post(running, "activate", h, name="0123456789abcdef")),  # 404: no such
         "backup": ("admin", lambda h: post(running, "backup", h)),
     }
     rank = ["read", "write", "admin"]
@@ -365,8 +366,15 @@ def test_authentication_and_roles(tmp_path_factory, default_model, clips):
         ("remove", None, "refused", 403),
         ("remove", "test-write", "removed", 200),
         ("remove", "test-admin", "failed", 404),
+        ("activate", None, "refused", 401),
+        ("activate", None, "refused", 401),
+        ("activate", None, "refused", 403),
+        ("activate", None, "refused", 403),
+        ("activate", "test-admin", "failed", 404),  # no such version
     ]
-    assert all(entry["video_id"] == "auth-1" and entry["client"] == "127.0.0.1" for entry in trail)
+    subjects = {entry["action"]: entry["video_id"] for entry in trail}
+    assert subjects == {"add": "auth-1", "remove": "auth-1", "activate": "0123456789abcdef"}
+    assert all(entry["client"] == "127.0.0.1" for entry in trail)
     assert not any(token in audit.read_text() for token, _ in tokens.values())
 
 
@@ -417,7 +425,7 @@ def _read_answer(connection: socket.socket) -> bytes:
 
 
 def test_an_oversized_upload_is_refused_while_it_streams(tmp_path_factory, default_model):
-    """1 GiB streamed without a length and 10 GB announced with one: both 413 long before the end, and the
+    """10 GiB streamed without a length and 10 GB announced with one: both 413 long before the end, and the
     server's temporary folder never holds more than the upload limit (2 MiB here)."""
     spool = tmp_path_factory.mktemp("spool")
     server = start(tmp_path_factory, default_model, TMPDIR=str(spool))
@@ -430,9 +438,9 @@ def test_an_oversized_upload_is_refused_while_it_streams(tmp_path_factory, defau
         def stored() -> int:
             return sum(path.stat().st_size for path in spool.rglob("*") if path.is_file())
 
-        answer, sent, most = _raw_upload_until_answered(server.port, request, 1024, 1 << 20, stored)
+        answer, sent, most = _raw_upload_until_answered(server.port, request, 10 << 10, 1 << 20, stored)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-        assert sent < 64 << 20  # refused after a few MiB of the 1 GiB
+        assert sent < 64 << 20  # refused after a few MiB of the 10 GiB
         assert most <= (2 << 20) + (1 << 20)  # the limit, plus at most one chunk in flight
         announced = "POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
         answer, _, _ = _raw_upload_until_answered(

@@ -207,25 +207,32 @@ class Library:
     def _require_writer(self) -> None:
         if not self.writable:
             raise LibraryError("the library was opened read-only")
-        if self._unrecovered is not None:
+        if self._unrecovered is not None and not self._recover_in_place():  # space may have come back
             raise StorageFailure(
                 f"a write to {self.folder} failed and the library could not be brought back to its last "
-                f"acknowledged state ({self._unrecovered}); free space and open it again"
+                f"acknowledged state ({self._unrecovered}); free space and try again"
             )
+
+    def _recover_in_place(self) -> bool:
+        """Reread the library from disk and recover it to its last acknowledged state, as after a crash."""
+        try:
+            self._storage.reload()
+            self.recovery += writes.recover(self._storage)
+        except (OSError, sqlite3.Error, LibraryError) as error:  # the disk refuses the repair too (still full)
+            self._unrecovered = error
+            return False
+        self._unrecovered = None
+        return True
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """A write that the disk refuses (full, failing) is undone: the library is reread from disk and
-        recovered to its last acknowledged state, as after a crash, and :class:`StorageFailure` raised."""
+        """A write that the disk refuses (full, failing) is undone (:meth:`_recover_in_place`, or at the next
+        write if the disk refuses that too) and :class:`StorageFailure` raised."""
         self._require_writer()
         try:
             yield
         except (OSError, sqlite3.Error) as error:
-            try:
-                self._storage.reload()
-                self.recovery += writes.recover(self._storage)
-            except (OSError, sqlite3.Error, LibraryError) as again:
-                self._unrecovered = again
+            self._recover_in_place()
             raise StorageFailure(f"the disk refused a write to {self.folder}: {error}; nothing was stored") from error
 
     def add(self, video_id: str, code: np.ndarray, l1: int, l2: int) -> str:
