@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import os
 import random
 import signal
@@ -46,6 +47,7 @@ from serving.triton_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_MODULE = "_bentoml_impl.worker.service"
+REQUEST_ID = "x-bentoml-request-id"  # the span id under which the server logs a 5xx's full cause
 WORKER_GRACE_S = 180  # a worker whose server died finishes its requests in flight (their timeout is 120 s)
 
 
@@ -252,7 +254,7 @@ def load(service: ServiceProcess, tally: Tally, hostile: dict[str, bytes], stop:
             if status != "no answer":
                 tally.latencies.append(elapsed)
             if isinstance(status, int) and status >= 500:
-                tally.unexpected.append(f"{operation} {status}: {answer.text[:200]}")
+                tally.unexpected.append(f"{operation} {status} [{answer.headers.get(REQUEST_ID, '?')}]")
             if operation == "hostile" and isinstance(status, int) and elapsed > 5:
                 tally.slow_hostile.append(f"{elapsed:.1f} s")
             if operation in ("add", "remove") and status == "no answer":
@@ -303,7 +305,7 @@ def disk_full_phase(service: ServiceProcess, data: Path, tally: Tally) -> dict:
             if answer.status_code == 200:
                 tally.added.add(video_id)
             elif answer.status_code >= 500 and answer.status_code != 507:
-                tally.unexpected.append(f"disk-full add {answer.status_code}: {answer.text[:200]}")
+                tally.unexpected.append(f"disk-full add {answer.status_code} [{answer.headers.get(REQUEST_ID, '?')}]")
             return answer.status_code
 
         for number in range(2000):
@@ -369,13 +371,26 @@ def _campaign(
         "unanswered_writes": len(tally.uncertain),
         "lost": lost,
         "resurrected": resurrected,
-        "unexpected_5xx": tally.unexpected,
+        "unexpected_5xx": [f"{line}: {cause_in_log(service.log, line)}" for line in tally.unexpected],
         "slow_hostile": tally.slow_hostile,
         "hostile_memory_mib": memory,
         "disk_full": disk_full,
         "p99_ms": 1e3 * statistics.quantiles(tally.latencies, n=100)[98] if len(tally.latencies) > 1 else None,
         "library_problems": problems,
     }
+
+
+def cause_in_log(log: Path, line: str) -> str:
+    """The exception the server logged for the 5xx of ``line`` (its request id in brackets): the last line of
+    the traceback that follows the error line of that span."""
+    request_id = line.rsplit("[", 1)[-1].rstrip("]")
+    lines = log.read_text(errors="replace").splitlines()
+    for index, text in enumerate(lines):
+        if f"span={request_id}" in text and "[ERROR]" in text:
+            following = itertools.takewhile(lambda entry: not entry[:4].isdigit(), lines[index + 1 :])
+            exceptions = [entry for entry in following if entry and not entry.startswith((" ", "Traceback"))]
+            return exceptions[-1] if exceptions else text
+    return "no error logged under that request id"
 
 
 def print_report(report: dict) -> None:
