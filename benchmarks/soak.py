@@ -163,7 +163,7 @@ HOSTILE_REQUESTS = {  # JSON calls a hostile or careless caller makes: each must
     "nul_id": ("get", {"video_id": "a\x00b"}),
     "bad_hex": ("search_code", {"code": "zz" * 16, "l1": 0, "l2": 0}),
     "short_code": ("search_code", {"code": "00" * 4, "l1": 0, "l2": 0}),
-    "huge_k": ("search_id", {"video_id": "x", "options": {"k": 10**9}}),
+    "huge_k": ("search_code", {"code": "00" * 16, "l1": 0, "l2": 0, "options": {"k": 10**9}}),
 }
 
 
