@@ -84,6 +84,10 @@ class UnknownVideoId(LibraryError):
     """The library holds no row for the requested video id."""
 
 
+class LibraryBusy(LibraryError):
+    """Another writer (a process, or another open in this one) holds the library."""
+
+
 class UnknownVersion(LibraryError):
     """The data folder holds no library version of that name."""
 

@@ -37,7 +37,9 @@ class AuditLog:
         try:
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(descriptor, line.encode())
+                data = line.encode()
+                while data:  # a nearly full disk may take part of it: the rest, or ENOSPC
+                    data = data[os.write(descriptor, data) :]
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)

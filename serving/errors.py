@@ -7,6 +7,7 @@ shows the caller a generic message for those and logs the cause). An error this 
 
 from __future__ import annotations
 
+import asyncio
 from http import HTTPStatus
 
 from bentoml.exceptions import BentoMLException
@@ -16,6 +17,7 @@ from deephash.errors import (
     FileTooLarge,
     IncompatibleLibrary,
     InvalidRequest,
+    LibraryBusy,
     RemoteError,
     StorageFailure,
     UnknownVersion,
@@ -36,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DeepHashError], HTTPStatus], ...] = (
     (UnknownVersion, HTTPStatus.NOT_FOUND),
     (IncompatibleLibrary, HTTPStatus.CONFLICT),
     (VersionRefused, HTTPStatus.CONFLICT),
+    (LibraryBusy, HTTPStatus.CONFLICT),
     (RemoteError, HTTPStatus.SERVICE_UNAVAILABLE),
     (StorageFailure, HTTPStatus.INSUFFICIENT_STORAGE),  # the write was undone: the caller may retry later
 )
@@ -50,3 +53,17 @@ def status_of(error: DeepHashError) -> HTTPStatus:
 def http_error(error: DeepHashError) -> BentoMLException:
     """The BentoML exception (status + message) that answers a request which failed with ``error``."""
     return BentoMLException(str(error), error_code=status_of(error))
+
+
+async def off_loop(function, *args):
+    """``function(*args)`` in a worker thread, its package errors as HTTP errors. A request cancelled meanwhile
+    (a timeout, a client gone) still waits for its thread: what it holds (the version gate, the libraries'
+    lock) is not released under work that is still running."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait({work})
+        raise
+    except DeepHashError as error:
+        raise http_error(error) from error

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +33,7 @@ class EmbeddedModelClient:
         """``service``: the model service, or None to run ``model_dir``'s model in this process."""
         self.service, self.model_dir, self.config = service, Path(model_dir), config
         self._local: OnnxRunner | None = None  # made only if the model service stops answering
+        self._making = threading.Lock()
 
     async def hash_frames(self, frames: np.ndarray) -> list[VideoHash]:
         if self.service is None:  # a model the model service does not run (another library version's)
@@ -62,6 +64,7 @@ class EmbeddedModelClient:
                 raise ServerGone("the server process is gone")
 
     def _run_here(self, frames: np.ndarray) -> list[VideoHash]:
-        if self._local is None:
-            self._local = OnnxRunner(self.model_dir / ONNX_FILE)
+        with self._making:  # one session, however many uploads arrive at once
+            if self._local is None:
+                self._local = OnnxRunner(self.model_dir / ONNX_FILE)
         return hashes_from_outputs(self._local.run(frames), self.config)

@@ -17,30 +17,38 @@ from deephash.video import VideoLimits
 class Served:
     catalog: Catalog
     model_dir: Path
+    name: str | None  # the version's name; None for a data folder without versions
 
 
-def open_served(data: Path, default_model: Path, limits: VideoLimits) -> Served:
-    """The active version of ``data`` (or its unversioned libraries, with ``default_model``)."""
-    model_dir, libraries = DataVersions(data).served(default_model)
-    return Served(Catalog(model_dir, libraries, limits), model_dir)
+def open_served(data: Path, default_model: Path, limits: VideoLimits, fixed_model: str | None) -> Served:
+    """The active version of ``data`` (or its unversioned libraries, with ``default_model``). ``fixed_model``:
+    the only model version the service can hash with (Triton serves one model), or None."""
+    versions = DataVersions(data)
+    model_dir, libraries = versions.served(default_model)
+    _check_model(model_dir, versions.active(), fixed_model)
+    return Served(Catalog(model_dir, libraries, limits), model_dir, versions.active())
 
 
 def activate_version(
-    data: Path, name: str, limits: VideoLimits, force: bool, fixed_model: str | None = None
+    data: Path, name: str, limits: VideoLimits, force: bool, fixed_model: str | None
 ) -> tuple[Served, VersionInfo]:
     """Open version ``name``'s libraries, then make it the active one (refused as ``DataVersions.activate``
-    refuses). ``fixed_model``: the only model version the service can run (Triton serves one model)."""
+    refuses)."""
     versions = DataVersions(data)
     info = versions.info(name)
     model_dir = Path(info.model_dir)
-    if fixed_model is not None and model_version(model_dir) != fixed_model:
-        raise IncompatibleLibrary(
-            f"version {name} holds codes of model {info.model_version[:12]}, and the Triton this service calls "
-            f"serves {fixed_model[:12]}: restart the service against a Triton serving that model"
-        )
-    served = Served(Catalog(model_dir, versions.folder(name), limits), model_dir)
+    _check_model(model_dir, name, fixed_model)
+    served = Served(Catalog(model_dir, versions.folder(name), limits), model_dir, name)
     try:
         return served, versions.activate(name, force)
     except BaseException:
         served.catalog.close()
         raise
+
+
+def _check_model(model_dir: Path, name: str | None, fixed_model: str | None) -> None:
+    if fixed_model is not None and model_version(model_dir) != fixed_model:
+        raise IncompatibleLibrary(
+            f"version {name} holds codes of model {model_version(model_dir)[:12]}, and the Triton this service "
+            f"calls serves {fixed_model[:12]}: serve that version with a Triton serving its model"
+        )

@@ -19,10 +19,11 @@ from prometheus_client import Counter, Gauge
 from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload
 from deephash.codes import from_hex, to_hex
-from deephash.errors import DeepHashError, IncompatibleLibrary, UnknownVideoId
+from deephash.errors import DeepHashError, LibraryError, UnknownVideoId
 from deephash.hasher import VideoHash, with_sampling_note
 from deephash.index.idmap import check_video_id
 from deephash.model.artifacts import model_version
+from deephash.offline.versions import DataVersions, VersionInfo
 from deephash.search_options import SearchOptions
 from deephash.video import check_file_size
 from serving.access import Access
@@ -30,7 +31,7 @@ from serving.audit import AUDIT_FILE, AuditLog
 from serving.auth import TokenFile
 from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
-from serving.errors import http_error
+from serving.errors import http_error, off_loop
 from serving.lifecycle import die_with_parent, remember_server
 from serving.model_client import EmbeddedModelClient
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
@@ -64,12 +65,13 @@ class DeepHashService:
     def __init__(self) -> None:
         die_with_parent()
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
-        self.catalog_error: IncompatibleLibrary | None = None
+        self.catalog_error: LibraryError | None = None
+        self.default_version = model_version(SETTINGS.model)  # what the model service (or Triton) runs
         try:
-            self._serve(open_served(SETTINGS.data, SETTINGS.model, SETTINGS.video_limits))
-        except IncompatibleLibrary as error:  # keep answering, with 409 on every library call
+            self._serve(open_served(SETTINGS.data, SETTINGS.model, SETTINGS.video_limits, self._fixed_model()))
+        except LibraryError as error:  # keep answering, with the error's status on every library call
             self.catalog_error = error
-            self._serve(Served(Catalog(SETTINGS.model, None, SETTINGS.video_limits), SETTINGS.model))
+            self._serve(Served(Catalog(SETTINGS.model, None, SETTINGS.video_limits), SETTINGS.model, None))
         self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
         self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
         SETTINGS.check_access_control()
@@ -86,13 +88,16 @@ class DeepHashService:
         remember_server()
         refuse_several_workers("DeepHashService")
 
+    def _fixed_model(self) -> str | None:
+        """The one model version this service can hash with (Triton serves one model), else None."""
+        return self.default_version if SETTINGS.triton_url is not None else None
+
     def _serve(self, served: Served) -> None:
         """Answer from ``served`` from now on (at start, or inside the version gate's switch). The model
         service runs ``DEEPHASH_MODEL``; another version's model runs in this process."""
-        self.catalog = served.catalog
-        in_model_service = model_version(served.model_dir) == model_version(SETTINGS.model)
-        service = self.embedded if in_model_service else None
+        service = self.embedded if served.catalog.version == self.default_version else None
         self.embedded_model = EmbeddedModelClient(service, served.model_dir, served.catalog.config)
+        self.catalog, self.served_name = served.catalog, served.name
         GATE.version = served.catalog.version
 
     @bentoml.on_startup
@@ -133,20 +138,13 @@ class DeepHashService:
 
     async def _hash(self, video: Path) -> HashedUpload:
         """Decode (thread) → model (awaited, batched with other uploads) beside the audio code (thread)."""
-        sampled = await self._run(self.catalog.sample, video)
+        sampled = await off_loop(self.catalog.sample, video)
         try:
-            (result,), audio = await asyncio.gather(self._run_model(sampled.frames[None]), self._run(hash_audio, video))
+            (result,), audio = await asyncio.gather(self._run_model(sampled.frames[None]), off_loop(hash_audio, video))
         except DeepHashError as error:
             raise http_error(error) from error
         HASHED.labels("triton" if self.triton else "embedded").inc()
         return HashedUpload(with_sampling_note(result, sampled), audio, self.catalog.version)
-
-    async def _run(self, function, *args):
-        """Blocking work off the event loop; package errors become HTTP errors."""
-        try:
-            return await asyncio.to_thread(function, *args)
-        except DeepHashError as error:
-            raise http_error(error) from error
 
     @bentoml.api
     async def hash(self, ctx: bentoml.Context, video: Video) -> HashOut:
@@ -167,8 +165,8 @@ class DeepHashService:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
         async with self.access.mutation(ctx, "add", video_id) as record:
-            await self._run(check_video_id, video_id)  # 400 before any work
-            await self._run(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
+            await off_loop(check_video_id, video_id)  # 400 before any work
+            await off_loop(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
             library = self._library()
             async with self.lock:
                 stored = video_id in library
@@ -177,14 +175,14 @@ class DeepHashService:
                 return AddOut(video_id=video_id, outcome="unchanged", reused_stored_code=True)
             hashed = await self._hash(video)  # outside the lock: other requests go on meanwhile
             async with self.lock:
-                outcome = await self._run(library.add, video_id, hashed)
+                outcome = await off_loop(library.add, video_id, hashed)
                 self._count_rows()
             record["outcome"] = outcome
             return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=False)
 
     async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
         async with self.lock:
-            found = await self._run(lambda: self._library().search(query, l1, l2, audio, options, exclude))
+            found = await off_loop(lambda: self._library().search(query, l1, l2, audio, options, exclude))
         return [NeighbourOut(**neighbour.__dict__) for neighbour in found]
 
     @bentoml.api
@@ -204,7 +202,7 @@ class DeepHashService:
     ) -> list[NeighbourOut]:
         """Top-k neighbours of a video code (hex) with its L1/L2 categories (for the mask and the group)."""
         self.access.allow(ctx, "read")
-        query = await self._run(from_hex, code, self._library().video.code_bits)
+        query = await off_loop(from_hex, code, self._library().video.code_bits)
         SEARCHES.labels("code", options.modality).inc()
         return await self._search(query, l1, l2, None, options, None)
 
@@ -215,7 +213,7 @@ class DeepHashService:
         """Top-k neighbours of a stored video (itself excluded), by its stored video and audio codes."""
         self.access.allow(ctx, "read")
         async with self.lock:
-            stored, audio = await self._run(self._library().stored, video_id)
+            stored, audio = await off_loop(self._library().stored, video_id)
         SEARCHES.labels("id", options.modality).inc()
         return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id)
 
@@ -223,7 +221,7 @@ class DeepHashService:
     async def get(self, ctx: bentoml.Context, video_id: str) -> StoredOut:
         self.access.allow(ctx, "read")
         async with self.lock:
-            stored, audio = await self._run(self._library().stored, video_id)
+            stored, audio = await off_loop(self._library().stored, video_id)
         return StoredOut(
             video_id=video_id,
             code=to_hex(stored.code),
@@ -236,7 +234,7 @@ class DeepHashService:
     async def remove(self, ctx: bentoml.Context, video_id: str) -> RemovedOut:
         async with self.access.mutation(ctx, "remove", video_id) as record:
             async with self.lock:
-                removed = await self._run(self._library().remove, video_id)
+                removed = await off_loop(self._library().remove, video_id)
                 self._count_rows()
             if not removed:
                 raise http_error(UnknownVideoId(f"no video {video_id!r} in the library"))
@@ -251,7 +249,7 @@ class DeepHashService:
         library = self._library()
         folder = SETTINGS.data / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         async with self.lock:
-            copied = await self._run(library.backup, folder)
+            copied = await off_loop(library.backup, folder)
         await self.audit.record(who=who, action="backup", video_id=None, outcome=str(folder), status=200)
         return copied
 
@@ -260,18 +258,27 @@ class DeepHashService:
         """Admin: serve library version NAME of DEEPHASH_DATA (`deephash index versions`) from now on. Requests
         in flight finish on the old version, new ones wait for the switch; refused (409) as `deephash index
         activate` refuses, unless ``force``."""
-        fixed = self.catalog.version if self.triton is not None else None
         async with self.access.mutation(ctx, "activate", name, role="admin") as record:
-            async with GATE.switch(), self.lock:
-                served, info = await self._run(
-                    activate_version, SETTINGS.data, name, SETTINGS.video_limits, force, fixed
-                )
-                old, self.catalog_error = self.catalog, None
-                self._serve(served)
-                await self._run(old.close)
-                self._count_rows()
+            # run to its end even if this request is cancelled: the pointer on disk and the served version agree
+            info = await asyncio.shield(asyncio.ensure_future(self._switch_to(name, force)))
             record["outcome"] = "activated"
         return {"active": info.name, "model_version": info.model_version, "rows": info.rows}
+
+    async def _switch_to(self, name: str, force: bool) -> VersionInfo:
+        async with GATE.switch(), self.lock:
+            if self.catalog_error is None and name == self.served_name:  # already served: nothing to do
+                return await off_loop(DataVersions(SETTINGS.data).info, name)
+            served, info = await off_loop(
+                activate_version, SETTINGS.data, name, SETTINGS.video_limits, force, self._fixed_model()
+            )
+            old, self.catalog_error = self.catalog, None
+            self._serve(served)
+            try:
+                await asyncio.to_thread(old.close)
+            except Exception:  # the new version is served already; the old one's files are closed at exit
+                logger.exception("closing the libraries of the previous version")
+            self._count_rows()
+            return info
 
     @bentoml.api
     async def stats(self, ctx: bentoml.Context) -> dict:

@@ -18,40 +18,42 @@ UNGATED_PATHS = frozenset({"/activate", "/livez", "/readyz", "/healthz", "/metri
 
 
 class VersionGate:
-    """In-flight requests against the current version, and the switch that waits for them."""
+    """In-flight requests against the current version, and the switch that waits for them. One condition
+    guards both counts, so a request is either counted before a switch closes the gate or waits for it."""
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.version = ""  # set by the service when it opens its libraries
-        self._open = asyncio.Event()
-        self._open.set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._switching = asyncio.Lock()
+        self._switching_now = False
+        self._changed = asyncio.Condition()
+        self._one_switch = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def request(self) -> AsyncIterator[str]:
         """A request's stay: it waits while a switch is under way; yields the version it will see."""
-        await self._open.wait()
-        self.in_flight += 1
-        self._idle.clear()
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._switching_now)
+            self.in_flight += 1
         try:
             yield self.version
         finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+            async with self._changed:
+                self.in_flight -= 1
+                self._changed.notify_all()
 
     @contextlib.asynccontextmanager
     async def switch(self) -> AsyncIterator[None]:
         """Exclusive: no request runs inside; new ones wait until it ends (whether the switch worked or not)."""
-        async with self._switching:
-            self._open.clear()
+        async with self._one_switch:
+            async with self._changed:
+                self._switching_now = True
+                await self._changed.wait_for(lambda: self.in_flight == 0)
             try:
-                await self._idle.wait()
                 yield
             finally:
-                self._open.set()
+                async with self._changed:
+                    self._switching_now = False
+                    self._changed.notify_all()
 
 
 GATE = VersionGate()  # one per worker process: the service (its switch) and the middleware share it

@@ -188,7 +188,7 @@ def test_video_ids_are_one_to_256_bytes_of_printable_utf8(library, bad):
 
 
 def test_one_writer_at_a_time(library, tmp_path):
-    with pytest.raises(LibraryError, match="another process"):
+    with pytest.raises(LibraryError, match="another writer"):
         Library.open(tmp_path / "lib", writable=True)
 
 

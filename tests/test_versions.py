@@ -81,3 +81,25 @@ def test_a_retrained_model_is_judged_against_its_predecessor_on_the_data_both_we
     assert versions.list()[-1].baseline == {"model_version": model_version(first_model), "figures": {"masked_map": 0.9}}
     with pytest.raises(LibraryError, match="masked_map 0.850 < 0.900"):
         versions.activate(new)
+
+
+def test_rollback_goes_back_step_by_step_and_the_first_activation_covers_the_unversioned_libraries(
+    small_model, tmp_path
+):
+    models = [copy_model(small_model, tmp_path / "m0")]
+    for index in (1, 2):  # each retrained from the one before: three versions
+        models.append(retrained_copy(models[-1], tmp_path / f"m{index}"))
+    data = tmp_path / "data"
+    with Library.create(data / "video", 128, "the model served before versions") as unversioned:
+        unversioned.add("online", np.zeros(16, np.uint8), 0, 0)
+    versions = DataVersions(data)
+    names = [_fill(versions, model, ["a"]) for model in models]
+    with pytest.raises(LibraryError, match="lacks 1 videos of the data folder's unversioned libraries"):
+        versions.activate(names[0])
+    for name in names:
+        _fill(versions, models[names.index(name)], ["online"])
+        versions.activate(name, force=True)  # the figures of these copies are not what is tested here
+    assert versions.active() == names[2]
+    assert versions.rollback().name == names[1] and versions.rollback().name == names[0]
+    with pytest.raises(LibraryError, match="nothing to roll back to"):
+        versions.rollback()

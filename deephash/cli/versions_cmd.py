@@ -18,17 +18,21 @@ def add_actions(actions) -> None:
 
     activate = actions.add_parser(
         "activate",
-        help="make a library version the one the service serves",
+        help="make a library version the one a service started on DATA serves",
         description="Point DATA/active at version NAME. Refused (unless --force) when NAME lacks videos of the "
         "active version (hash the adds made meanwhile into it first), when its model did worse on the figures "
-        "both models recorded, or when its video library does not verify.",
+        "both models recorded, or when its video library does not verify. A service already running on DATA "
+        "switches when told (POST /activate, admin), not by this command: activate through it instead.",
     )
     activate.add_argument("data", type=Path, help="data folder")
     activate.add_argument("name", help="version name (see `deephash index versions`)")
     activate.add_argument("--force", action="store_true", help="skip the coverage and figure checks")
     activate.set_defaults(run=run_activate)
 
-    rollback = actions.add_parser("rollback", help="activate the version that was active before the current one")
+    rollback = actions.add_parser(
+        "rollback",
+        help="activate the version that was active before the current one (videos added since are not in it)",
+    )
     rollback.add_argument("data", type=Path, help="data folder")
     rollback.set_defaults(run=run_rollback)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deephash.errors import IncompatibleLibrary, LibraryError, StorageFailure, UnknownVideoId
+from deephash.errors import IncompatibleLibrary, LibraryBusy, LibraryError, StorageFailure, UnknownVideoId
 from deephash.index import maintenance, writes
 from deephash.index.backup import copy_library, no_writer_elsewhere
 from deephash.index.idmap import IdMap
@@ -67,7 +67,7 @@ class Library:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self._lock.close()
-                raise LibraryError(f"{self.folder} is open for writing by another process") from None
+                raise LibraryBusy(f"{self.folder} is open for writing by another writer") from None
         self._storage = Storage(self.folder, writable)
         if writable:
             self.recovery = writes.recover(self._storage)

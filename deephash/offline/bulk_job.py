@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deephash.audio.index import AudioIndex
+from deephash.errors import InvalidRequest
 from deephash.index import Library
 from deephash.model.artifacts import load_config, model_version
 from deephash.offline.manifest import ManifestEntry
@@ -77,8 +78,13 @@ class ErrorLog:
     def append(self, rows: list[dict]) -> None:
         if not rows:
             return
-        with self.path.open("a") as handle:
-            handle.write("".join(json.dumps(row) + "\n" for row in rows))
+        with self.path.open("a+b") as handle:  # appends wherever it reads
+            size, torn = handle.seek(0, os.SEEK_END), False
+            if size:
+                handle.seek(size - 1)
+                torn = handle.read(1) != b"\n"  # a killed job's half line: end it, it is skipped on reading
+            text = ("\n" if torn else "") + "".join(json.dumps(row) + "\n" for row in rows)
+            handle.write(text.encode())
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -89,6 +95,13 @@ def run_bulk_job(
     """Hash every entry not yet in ``out``'s libraries (nor in its error log) and commit the codes."""
     import ray
 
+    if options.address is not None and options.num_cpus is not None:
+        raise InvalidRequest("--num-cpus sizes a local Ray cluster; a cluster at --address has its own")
+    if options.num_cpus is not None and options.model_workers * options.threads > options.num_cpus:
+        raise InvalidRequest(
+            f"{options.model_workers} model workers x {options.threads} threads need more than the "
+            f"{options.num_cpus} CPUs of the cluster: Ray would wait for them forever"
+        )
     started = time.monotonic()
     config = load_config(model_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,10 +123,11 @@ def run_bulk_job(
                 )
             try:
                 bar = tqdm(total=len(pending), unit="video", desc="bulk-hash", disable=not progress)
+                uris = {entry.video_id: entry.uri for entry in pending}
                 for batch in _pipeline(pending, model_dir, config.frame_spec, options).iter_batches(
                     batch_size=options.commit_every, batch_format="numpy"
                 ):
-                    good, bad = _commit(batch, video, audio, errors, {e.video_id: e.uri for e in pending})
+                    good, bad = _commit(batch, video, audio, errors, uris)
                     hashed, failed = hashed + good, failed + bad
                     bar.update(good + bad)
                     bar.set_postfix(errors=failed)

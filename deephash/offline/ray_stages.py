@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from deephash.audio import hash_audio
-from deephash.errors import DeepHashError
+from deephash.errors import VideoError
 from deephash.hasher import EmbeddedHasher
 from deephash.offline.manifest import open_uri
 from deephash.video import FrameSpec, VideoLimits, sample_frames
@@ -32,7 +32,8 @@ def sample_batch(
             source = open_uri(str(uri))
             frames[row] = sample_frames(source, spec, limits).frames
             code = hash_audio(source) if audio else None
-        except (DeepHashError, OSError) as error:  # a broken or vanished file: recorded, the job goes on
+        except (VideoError, OSError) as error:  # a broken or vanished file: recorded, the job goes on
+            # (anything else, e.g. a URI scheme without an opener, stops the job: it is not the video's fault)
             errors.append(f"{type(error).__name__}: {error}")
             continue
         if code is not None:

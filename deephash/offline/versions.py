@@ -22,8 +22,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from deephash.errors import LibraryError, UnknownVersion, VersionRefused
+from deephash.errors import LibraryError, StorageFailure, UnknownVersion, VersionRefused
 from deephash.index import Library
+from deephash.index.manifest import MANIFEST_FILE
 from deephash.model.artifacts import model_version, read_metadata
 
 VERSIONS_DIR, ACTIVE_FILE, HISTORY_FILE, VERSION_FILE = "versions", "active", "activations.jsonl", "version.json"
@@ -124,41 +125,48 @@ class DataVersions:
                 found.append(VersionInfo(folder.name, **record, rows=_rows(folder), active=folder.name == active))
         return sorted(found, key=lambda info: info.created)
 
-    def activate(self, name: str, force: bool = False) -> VersionInfo:
-        """Point ``active`` at version ``name`` after the checks of the module docstring."""
+    def activate(self, name: str, force: bool = False, rollback: bool = False) -> VersionInfo:
+        """Point ``active`` at version ``name`` after the checks of the module docstring. The activation is
+        recorded before the pointer moves, so the record of the active version always exists."""
         target, current = self.info(name), self.active()
-        if not force and current is not None and current != name:
-            self._check_replacement(self.info(current), target)
+        if not force and current != name:
+            if current is not None:
+                self._check_replacement(self.info(current), target)
+            elif (self.data_dir / "video" / MANIFEST_FILE).is_file():  # the unversioned libraries served so far
+                self._check_coverage(self.data_dir / "video", "the data folder's unversioned libraries", name)
         with Library.open(self.folder(name) / "video") as library:
             problems = library.verify()
         if problems:
             raise VersionRefused(f"version {name} does not verify: {problems[0]}")
-        _write_atomically(self.data_dir / ACTIVE_FILE, name + "\n")
-        with (self.data_dir / HISTORY_FILE).open("a") as handle:
-            handle.write(json.dumps({"active": name, "previous": current, "at": time.time(), "forced": force}) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        record = {"active": name, "previous": current, "at": time.time(), "forced": force, "rollback": rollback}
+        try:
+            with (self.data_dir / HISTORY_FILE).open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            _write_atomically(self.data_dir / ACTIVE_FILE, name + "\n")
+        except OSError as error:
+            raise StorageFailure(f"activating {name} in {self.data_dir} failed: {error}") from error
         return replace(target, active=True)
 
     def rollback(self) -> VersionInfo:
-        """Activate the version that was active before the current one (its figures are not re-checked)."""
+        """Activate the version that was active before the current one was (its figures and the videos added
+        since are not checked: a rollback is what an operator does when the current version is bad). Rolling
+        back twice goes two versions back, not forth again."""
         current = self.active()
-        history = (self.data_dir / HISTORY_FILE).read_text().splitlines() if current else []
-        for line in reversed(history):
-            record = json.loads(line)
-            if record["active"] == current and record["previous"] and record["previous"] != current:
-                return self.activate(record["previous"], force=True)
+        history = self.data_dir / HISTORY_FILE
+        lines = history.read_text().splitlines() if current and history.is_file() else []
+        for line in reversed(lines):
+            try:
+                record = json.loads(line)
+            except ValueError:  # a torn last line: that activation never moved the pointer
+                continue
+            if record["active"] == current and not record.get("rollback") and record["previous"] not in (None, current):
+                return self.activate(record["previous"], force=True, rollback=True)
         raise VersionRefused(f"nothing to roll back to in {self.data_dir}: no earlier version was active")
 
     def _check_replacement(self, current: VersionInfo, new: VersionInfo) -> None:
-        old_folder, new_folder = self.folder(current.name) / "video", self.folder(new.name) / "video"
-        with Library.open(old_folder) as old, Library.open(new_folder) as fresh:
-            missing = [video_id for video_id in old.video_ids() if video_id not in fresh]
-        if missing:
-            raise VersionRefused(
-                f"version {new.name} lacks {len(missing)} videos of the active {current.name} (e.g. {missing[:3]}): "
-                "hash them into it (bulk-hash with a manifest that names them) or --force"
-            )
+        self._check_coverage(self.folder(current.name) / "video", f"the active {current.name}", new.name)
         same_data = new.baseline.get("model_version") == current.model_version
         reference = new.baseline["figures"] if same_data else current.figures
         worse = {
@@ -169,6 +177,16 @@ class DataVersions:
         if worse:
             details = ", ".join(f"{name} {new_value:.3f} < {old:.3f}" for name, (old, new_value) in worse.items())
             raise VersionRefused(f"the model of version {new.name} is worse than the active one's: {details}; --force")
+
+    def _check_coverage(self, served: Path, what: str, name: str) -> None:
+        """Refuse version ``name`` when it lacks videos of the libraries at ``served``."""
+        with Library.open(served) as old, Library.open(self.folder(name) / "video") as fresh:
+            missing = [video_id for video_id in old.video_ids() if video_id not in fresh]
+        if missing:
+            raise VersionRefused(
+                f"version {name} lacks {len(missing)} videos of {what} (e.g. {missing[:3]}): hash them into it "
+                "(bulk-hash with a manifest that names them) or --force"
+            )
 
 
 def _rows(folder: Path) -> int:
