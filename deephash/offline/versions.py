@@ -9,9 +9,9 @@
 
 Codes of two model versions are not comparable, so a version is never mixed with another: a re-hash writes a
 new version beside the active one, and activation swaps the pointer. Activation refuses a version that does
-not hold every video of the active one (the adds that arrived while it was being made: hash them into it
-first) or whose model did worse on the figures both models recorded (a retrained model: on the data it was compared with
-its predecessor on), unless forced.
+not hold every video of the active one (or, the first time, of the data folder's unversioned libraries: the
+adds that arrived while it was being made; hash them into it first) or whose model did worse on the figures
+both models recorded (a retrained model: on the data it was compared with its predecessor on), unless forced.
 """
 
 from __future__ import annotations
