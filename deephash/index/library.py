@@ -14,7 +14,7 @@ import contextlib
 import fcntl
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from deephash.index import maintenance, writes
 from deephash.index.backup import copy_library, no_writer_elsewhere
 from deephash.index.idmap import IdMap
 from deephash.index.manifest import MANIFEST_FILE, Manifest
-from deephash.index.reading import Hit, search_storage
+from deephash.index.reading import Hit, PlacedHit, search_storage
 from deephash.index.storage import SHARD_DIR, Storage
 
 LOCK_FILE = "writer.lock"
@@ -167,8 +167,7 @@ class Library:
     def video_ids(self) -> Iterator[str]:
         """The id of every live row in this snapshot, shard by shard."""
         for rows in self.shard_rows():
-            keys = rows.keys[rows.deleted == 0].tolist()
-            yield from self._storage.ids.video_ids(keys).values()
+            yield from self._storage.ids.video_ids(rows.keys[rows.deleted == 0].tolist()).values()
 
     def shard_rows(self) -> Iterator[ShardRows]:
         """Every shard's acknowledged rows in this snapshot, tombstoned ones included (flagged)."""
@@ -194,7 +193,22 @@ class Library:
         group whose shards are scanned (None = all shards). ``exclude``: per query, a video id left out.
         Ties are broken by (shard order, row).
         """
-        return search_storage(self._storage, queries, k, max_distance, masks, groups, exclude, threads)
+        found = search_storage(self._storage, queries, k, max_distance, masks, groups, exclude, threads)
+        return [[placed.hit for placed in hits] for hits in found]
+
+    def search_shards(
+        self,
+        queries: np.ndarray,
+        k: int,
+        shards: Collection[str],
+        *,
+        max_distance: int | None = None,
+        masks: np.ndarray | None = None,
+        groups: Sequence[int | None] | None = None,
+        exclude: Sequence[str | None] | None = None,
+    ) -> list[list[PlacedHit]]:
+        """A shard holder's part of :meth:`search` (only ``shards``; merged by place, the parts give its answer)."""
+        return search_storage(self._storage, queries, k, max_distance, masks, groups, exclude, None, shards)
 
     def stats(self) -> dict:
         return maintenance.stats(self._storage)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,17 @@ class Hit:
     l2: int
 
 
+@dataclass(frozen=True)
+class PlacedHit:
+    """A hit with its place in the scan order ``(distance, shard index, row)``: hits of disjoint sets of shards,
+    merged by that key, are exactly what one scan of all of them returns (ties included)."""
+
+    distance: int
+    shard_index: int
+    row: int
+    hit: Hit
+
+
 def search_storage(
     storage: Storage,
     queries: np.ndarray,
@@ -30,8 +41,9 @@ def search_storage(
     groups: Sequence[int | None] | None,
     exclude: Sequence[str | None] | None,
     threads: int | None,
-) -> list[list[Hit]]:
-    """``Library.search`` over ``storage``'s snapshot."""
+    shards: Collection[str] | None = None,
+) -> list[list[PlacedHit]]:
+    """``Library.search`` over ``storage``'s snapshot, each hit with its place; ``shards``: only these."""
     queries = np.atleast_2d(np.asarray(queries, dtype=np.uint8))
     if queries.shape[1] != storage.manifest.code_bytes:
         bits = storage.manifest.code_bits
@@ -45,7 +57,7 @@ def search_storage(
     found: list[list[tuple[int, int, int]]] = [[] for _ in range(count)]  # (distance, shard index, row)
     for index, entry in enumerate(storage.manifest.shards):
         wanted = [q for q in range(count) if groups[q] is None or groups[q] == entry.group]
-        if not wanted or entry.rows == 0:
+        if not wanted or entry.rows == 0 or (shards is not None and entry.name not in shards):
             continue
         shard = storage.shard(entry.name)
         exclude_rows = np.array(
@@ -66,11 +78,13 @@ def search_storage(
     return [_hits(storage, sorted(hits)[:k]) for hits in found]
 
 
-def _hits(storage: Storage, found: list[tuple[int, int, int]]) -> list[Hit]:
+def _hits(storage: Storage, found: list[tuple[int, int, int]]) -> list[PlacedHit]:
     shards = [storage.shard(storage.manifest.shards[index].name) for _, index, _ in found]
     keys = [int(shard.keys[row]) for shard, (_, _, row) in zip(shards, found)]
     names = storage.ids.video_ids(keys)
     return [
-        Hit(names[key], distance, storage.manifest.shards[index].group, int(shard.l2[row]))
+        PlacedHit(
+            distance, index, row, Hit(names[key], distance, storage.manifest.shards[index].group, int(shard.l2[row]))
+        )
         for key, shard, (distance, index, row) in zip(keys, shards, found)
     ]
