@@ -25,8 +25,9 @@ def open_served(data: Path, default_model: Path, limits: VideoLimits, fixed_mode
     the only model version the service can hash with (Triton serves one model), or None."""
     versions = DataVersions(data)
     model_dir, libraries = versions.served(default_model)
-    _check_model(model_dir, versions.active(), fixed_model)
-    return Served(Catalog(model_dir, libraries, limits), model_dir, versions.active())
+    name = versions.active()
+    _check_model(model_dir, name, fixed_model)
+    return Served(Catalog(model_dir, libraries, limits), model_dir, name)
 
 
 def activate_version(
@@ -47,8 +48,11 @@ def activate_version(
 
 
 def _check_model(model_dir: Path, name: str | None, fixed_model: str | None) -> None:
-    if fixed_model is not None and model_version(model_dir) != fixed_model:
+    if fixed_model is None:
+        return
+    version = model_version(model_dir)
+    if version != fixed_model:
         raise IncompatibleLibrary(
-            f"version {name} holds codes of model {model_version(model_dir)[:12]}, and the Triton this service "
+            f"version {name} holds codes of model {version[:12]}, and the Triton this service "
             f"calls serves {fixed_model[:12]}: serve that version with a Triton serving its model"
         )

@@ -111,18 +111,16 @@ class DataVersions:
         return Path(self.info(name).model_dir), self.folder(name)
 
     def info(self, name: str) -> VersionInfo:
-        found = {info.name: info for info in self.list()}
-        if name not in found:
-            raise UnknownVersion(f"no version {name!r} in {self.data_dir} (versions: {', '.join(found) or 'none'})")
-        return found[name]
+        folder = self.folder(name)
+        if not (folder / VERSION_FILE).is_file():
+            known = ", ".join(info.name for info in self.list()) or "none"
+            raise UnknownVersion(f"no version {name!r} in {self.data_dir} (versions: {known})")
+        return _read_version(folder, self.active())
 
     def list(self) -> list[VersionInfo]:
         root, active = self.data_dir / VERSIONS_DIR, self.active()
-        found = []
-        for folder in sorted(root.iterdir()) if root.is_dir() else []:
-            if (folder / VERSION_FILE).is_file():
-                record = json.loads((folder / VERSION_FILE).read_text())
-                found.append(VersionInfo(folder.name, **record, rows=_rows(folder), active=folder.name == active))
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+        found = [_read_version(folder, active) for folder in folders if (folder / VERSION_FILE).is_file()]
         return sorted(found, key=lambda info: info.created)
 
     def activate(self, name: str, force: bool = False, rollback: bool = False) -> VersionInfo:
@@ -187,6 +185,11 @@ class DataVersions:
                 f"version {name} lacks {len(missing)} videos of {what} (e.g. {missing[:3]}): hash them into it "
                 "(bulk-hash with a manifest that names them) or --force"
             )
+
+
+def _read_version(folder: Path, active: str | None) -> VersionInfo:
+    record = json.loads((folder / VERSION_FILE).read_text())
+    return VersionInfo(folder.name, **record, rows=_rows(folder), active=folder.name == active)
 
 
 def _rows(folder: Path) -> int:
