@@ -9,8 +9,10 @@ without audio gets the audio term 0.5 (what unrelated codes score), so it neithe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,13 +20,28 @@ from deephash.audio.index import AUDIO_BITS, AudioIndex
 from deephash.codes import hamming
 from deephash.errors import IncompatibleLibrary
 from deephash.hasher import VideoHash
-from deephash.index import Library, StoredCode
+from deephash.index import Hit, Library, StoredCode
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_config, model_version
 from deephash.search_options import SearchOptions
 from deephash.video import SampledFrames, VideoLimits, VideoSource, sample_frames
 
 UNRELATED = 0.5  # expected normalised distance of unrelated codes
+
+
+class VideoSearch(Protocol):
+    """What answers video searches: a :class:`Library`, or shard holders on a cluster."""
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int = 10,
+        *,
+        max_distance: int | None = None,
+        masks: np.ndarray | None = None,
+        groups: Sequence[int | None] | None = None,
+        exclude: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]: ...
 
 
 @dataclass(frozen=True)
@@ -51,16 +68,30 @@ class Catalog:
     samples frames the one way every path shares, and stores and searches what the model made of them.
     """
 
-    def __init__(self, model_dir: Path, data_dir: Path | None, limits: VideoLimits = VideoLimits()) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        data_dir: Path | None,
+        limits: VideoLimits = VideoLimits(),
+        video_search: Callable[[Library], VideoSearch] | None = None,
+    ) -> None:
+        """``video_search``: what searches the video library, made from it (default: the library's own scan;
+        the service may give shard holders on a cluster instead)."""
         self.config = load_config(model_dir)
         self.version = model_version(model_dir)
         self.mask = CategoryMask.load(model_dir / MASK_FILE)
         self.limits = limits
         self.video: Library | None = None  # sampling only, without libraries
+        self.video_search: VideoSearch | None = None
         self.audio: AudioIndex | None = None
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             self.video = Library.open_or_create(data_dir / "video", self.config.code_bits, self.version)
+            try:
+                self.video_search = self.video if video_search is None else video_search(self.video)
+            except BaseException:
+                self.video.close()
+                raise
             try:
                 self.audio = AudioIndex.open(data_dir / "audio")
             except IncompatibleLibrary:
@@ -124,7 +155,7 @@ class Catalog:
         modality, video_hits, audio_hits = options.modality, [], []
         pool = options.k if modality != "both" else 4 * options.k
         if modality in ("video", "both") and video_code is not None:
-            video_hits = self.video.search(
+            video_hits = self.video_search.search(
                 video_code,
                 pool,
                 max_distance=options.radius if modality == "video" else None,

@@ -97,6 +97,11 @@ class VersionRefused(LibraryError):
     worse, or it does not verify."""
 
 
+class SearchIncomplete(LibraryError):
+    """A search over shard holders could not scan every group it had to within its deadline (the groups are
+    named), or their application cannot be reached: refused rather than answered short."""
+
+
 class TritonError(DeepHashError):
     """A local tritonserver process could not be started or did not become ready."""
 

@@ -19,6 +19,7 @@ from deephash.errors import (
     InvalidRequest,
     LibraryBusy,
     RemoteError,
+    SearchIncomplete,
     StorageFailure,
     UnknownVersion,
     UnknownVideoId,
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DeepHashError], HTTPStatus], ...] = (
     (VersionRefused, HTTPStatus.CONFLICT),
     (LibraryBusy, HTTPStatus.CONFLICT),
     (RemoteError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (SearchIncomplete, HTTPStatus.SERVICE_UNAVAILABLE),  # holders down past the deadline: retry later
     (StorageFailure, HTTPStatus.INSUFFICIENT_STORAGE),  # the write was undone: the caller may retry later
 )
 

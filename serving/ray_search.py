@@ -1,52 +1,60 @@
 """Search that outgrows one process, on Ray Serve: shard holders and a router that merges their answers exactly.
 
-Each holder memory-maps a set of shards of one library (read-only: it reads the same files as any reader). The
-router sends a batch of queries to the holders of the shards it must scan (a query's L1 group, or all) and
-merges their hits by place in the scan order ``(distance, shard index, row)``: the merge is exactly what one
-process scanning the whole library answers, ties included. A holder that fails or misses the deadline is asked
-again (Ray Serve routes the retry to another replica); past the deadline the answer says which groups it lacks
-instead of returning a silently short list.
+Each holder memory-maps the shards its layout entry names (:mod:`deephash.index.layout`) of one library,
+read-only: it reads the same files as any reader and follows the writer through the manifest, re-reading it
+whenever the file changed before it answers. A remove is acknowledged after its manifest is durable, so every
+query that starts after the acknowledgement skips the removed row on every holder. The router sends a batch of
+queries to the holders of the groups it must scan (a query's L1 group, or all) and merges their hits by place
+in the scan order ``(distance, shard index, row)``: exactly what one process scanning the whole library
+answers, ties included. A holder that fails or misses the deadline is asked again (Ray Serve routes the retry
+to another replica); past the deadline the answer names the groups it lacks instead of returning a silently
+short list.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from ray import serve
 
-from deephash.index import Library
-from deephash.index.manifest import Manifest
+from deephash.errors import IncompatibleLibrary, SearchIncomplete
+from deephash.index import Hit, Library
+from deephash.index.layout import Layout
+from deephash.index.manifest import MANIFEST_FILE, Manifest
 
 RETRY_PAUSE_S = 0.05
-
-
-def propose_layout(manifest: Manifest, holders: int) -> list[list[str]]:
-    """Shards per holder, balanced by rows (the largest shard first to the holder with the fewest rows)."""
-    layout: list[list[str]] = [[] for _ in range(holders)]
-    rows = [0] * holders
-    for entry in sorted(manifest.shards, key=lambda entry: (-entry.rows, entry.name)):
-        least = rows.index(min(rows))
-        layout[least].append(entry.name)
-        rows[least] += entry.rows
-    return layout
-
-
-def groups_of(manifest: Manifest, shards: list[str]) -> list[int]:
-    return sorted({entry.group for entry in manifest.shards if entry.name in set(shards)})
+CALL_TIMEOUT_S = 60.0  # a client's wait for the router, which answers (or flags) within its own deadline
 
 
 @serve.deployment
 class ShardHolder:
-    def __init__(self, library: str, shards: list[str]) -> None:
-        self.library = Library.open(Path(library))
-        self.shards = frozenset(shards)
+    def __init__(self, layout: dict, name: str) -> None:
+        self.layout, self.name = Layout.model_validate(layout), name
+        self.library = Library.open(self.layout.library)
+        self._lock = threading.Lock()  # a refresh closes shard maps: never while a scan reads them
+        self._seen: tuple[int, int, int] | None = None
+        self.shards: frozenset[str] = frozenset()
+
+    def _follow_writer(self) -> None:
+        """Move to the newest snapshot when the manifest file changed (it is replaced on every commit)."""
+        status = os.stat(self.layout.library / MANIFEST_FILE)
+        seen = (status.st_ino, status.st_mtime_ns, status.st_size)
+        if seen != self._seen:
+            self.library.refresh()
+            self.shards = self.layout.shards_of(self.name, self.library.manifest)
+            self._seen = seen
 
     def search(self, queries: np.ndarray, k: int, options: dict) -> list[list[tuple]]:
         """Each query's best ``k`` hits among this holder's shards, with their places."""
-        found = self.library.search_shards(queries, k, self.shards, **options)
+        with self._lock:
+            self._follow_writer()
+            found = self.library.search_shards(queries, k, self.shards, **options)
         return [
             [(p.distance, p.shard_index, p.row, p.hit.video_id, p.hit.l1, p.hit.l2) for p in hits] for hits in found
         ]
@@ -54,9 +62,32 @@ class ShardHolder:
 
 @serve.deployment
 class SearchRouter:
-    def __init__(self, holders: list, groups: list[list[int]], deadline_s: float = 5.0) -> None:
-        """``holders``: the holders' handles; ``groups``: the L1 groups each one holds shards of."""
-        self.holders, self.groups, self.deadline_s = holders, [set(held) for held in groups], deadline_s
+    def __init__(self, layout: dict, holders: list) -> None:
+        """``holders``: the handles of the layout's holders, in its order."""
+        self.layout, self.holders = Layout.model_validate(layout), holders
+        self.named = [{piece.group for piece in spec.pieces} for spec in self.layout.holders]
+        self.others = next(index for index, spec in enumerate(self.layout.holders) if spec.others)
+
+    def library(self) -> str:
+        """The library folder this application serves (the service checks it is the one it writes)."""
+        return str(self.layout.library)
+
+    def _holders_for(self, wanted: set[int | None]) -> list[int]:
+        if None in wanted:
+            return list(range(len(self.holders)))
+        asked = {index for index, named in enumerate(self.named) if named & wanted}
+        if wanted - set().union(*self.named):
+            asked.add(self.others)
+        return sorted(asked)
+
+    def _groups_of(self, index: int, wanted: set[int | None]) -> set[int]:
+        """What holder ``index`` serves of ``wanted`` (all of it for None), to name when it does not answer."""
+        held = set(self.named[index])
+        if index == self.others:
+            everything = set().union(*self.named)
+            held |= {entry.group for entry in Manifest.load(self.layout.library).shards} - everything
+            held |= {group for group in wanted if group is not None and group not in everything}
+        return held if None in wanted else held & wanted
 
     async def search(
         self,
@@ -71,16 +102,16 @@ class SearchRouter:
         where holders did not answer within the deadline, the groups whose shards were not scanned."""
         queries = np.atleast_2d(queries)
         groups = list(groups) if groups is not None else [None] * len(queries)
-        wanted = {None} if None in groups else set(groups)
-        asked = [index for index, held in enumerate(self.groups) if None in wanted or held & wanted]
+        wanted = set(groups)
+        asked = self._holders_for(wanted)
         options = {"max_distance": max_distance, "masks": masks, "groups": groups, "exclude": exclude}
-        deadline = time.monotonic() + self.deadline_s
+        deadline = time.monotonic() + self.layout.deadline_s
         answers = await asyncio.gather(*(self._ask(index, queries, k, options, deadline) for index in asked))
         merged: list[list[tuple]] = [[] for _ in queries]
         missing: set[int] = set()
         for index, answer in zip(asked, answers):
             if answer is None:
-                missing |= self.groups[index] if None in wanted else self.groups[index] & wanted
+                missing |= self._groups_of(index, wanted)
                 continue
             for query, hits in enumerate(answer):
                 merged[query] += hits
@@ -97,3 +128,74 @@ class SearchRouter:
             except Exception:  # a dead replica, a timeout: ask again while there is time
                 await asyncio.sleep(RETRY_PAUSE_S)
         return None
+
+
+def build_search_app(layout: Layout):
+    """The Serve application of ``layout``: one deployment per holder (its replicas), and the router."""
+    data = layout.model_dump(mode="json")
+    holders = [
+        ShardHolder.options(
+            name=spec.name, num_replicas=spec.replicas, ray_actor_options={"num_cpus": layout.replica_cpus}
+        ).bind(data, spec.name)
+        for spec in layout.holders
+    ]
+    return SearchRouter.options(ray_actor_options={"num_cpus": layout.replica_cpus}).bind(data, holders)
+
+
+def deploy_search(layout: Layout, app: str):
+    """Run the application on the connected Ray cluster (replacing an application of that name); its handle."""
+    return serve.run(build_search_app(layout), name=app, route_prefix=None)
+
+
+def app_builder(args: dict):
+    """For ``serve run serving.ray_search:app_builder layout=PATH``."""
+    return build_search_app(Layout.load(Path(args["layout"])))
+
+
+class RaySearchClient:
+    """``Library.search`` answered by a deployed search application (the service's ``search backend = ray``).
+
+    Writes stay with the library's one writer (the service); the holders follow its manifest. An answer that
+    lacks groups raises :class:`SearchIncomplete` naming them, so no caller mistakes it for a complete one.
+    """
+
+    def __init__(self, app: str, library: Library) -> None:
+        self.app = app
+        try:
+            self.handle = serve.get_app_handle(app)
+            # Ray refuses a blocking wait on a thread that runs an event loop, and BentoML builds services in one
+            with ThreadPoolExecutor(1) as thread:
+                served = Path(thread.submit(self._served_library).result()).resolve()
+        except Exception as error:  # no cluster, no such application: nothing can be searched
+            raise SearchIncomplete(f"the Ray search application {app!r} cannot be reached: {error}") from error
+        if served != library.folder.resolve():
+            raise IncompatibleLibrary(
+                f"the Ray search application {app!r} serves {served}, this service's library is "
+                f"{library.folder.resolve()}: deploy `deephash search-cluster` with a layout of that library"
+            )
+
+    def _served_library(self) -> str:
+        return self.handle.library.remote().result(timeout_s=CALL_TIMEOUT_S)
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int = 10,
+        *,
+        max_distance: int | None = None,
+        masks: np.ndarray | None = None,
+        groups: list[int | None] | None = None,
+        exclude: list[str | None] | None = None,
+    ) -> list[list[Hit]]:
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.uint8))
+        if masks is not None:
+            masks = np.broadcast_to(np.atleast_2d(masks), queries.shape).copy()
+        try:
+            answer = self.handle.search.remote(queries, k, max_distance, masks, groups, exclude).result(
+                timeout_s=CALL_TIMEOUT_S
+            )
+        except Exception as error:  # the router itself failed or did not answer
+            raise SearchIncomplete(f"the Ray search application {self.app!r} did not answer: {error}") from error
+        if answer["missing_groups"]:
+            raise SearchIncomplete(f"groups {answer['missing_groups']} were not scanned within the deadline")
+        return [[Hit(video_id, distance, l1, l2) for video_id, distance, l1, l2 in hits] for hits in answer["hits"]]

@@ -10,7 +10,7 @@ from deephash.catalog import Catalog
 from deephash.errors import IncompatibleLibrary
 from deephash.model.artifacts import model_version
 from deephash.offline.versions import DataVersions, VersionInfo
-from deephash.video import VideoLimits
+from serving.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -20,31 +20,35 @@ class Served:
     name: str | None  # the version's name; None for a data folder without versions
 
 
-def open_served(data: Path, default_model: Path, limits: VideoLimits, fixed_model: str | None) -> Served:
-    """The active version of ``data`` (or its unversioned libraries, with ``default_model``). ``fixed_model``:
-    the only model version the service can hash with (Triton serves one model), or None."""
-    versions = DataVersions(data)
-    model_dir, libraries = versions.served(default_model)
+def open_served(settings: ServiceSettings, fixed_model: str | None) -> Served:
+    """The active version of the settings' data folder (or its unversioned libraries, with their model).
+    ``fixed_model``: the only model version the service can hash with (Triton serves one model), or None."""
+    versions = DataVersions(settings.data)
+    model_dir, libraries = versions.served(settings.model)
     name = versions.active()
     _check_model(model_dir, name, fixed_model)
-    return Served(Catalog(model_dir, libraries, limits), model_dir, name)
+    return Served(_catalog(settings, model_dir, libraries), model_dir, name)
 
 
 def activate_version(
-    data: Path, name: str, limits: VideoLimits, force: bool, fixed_model: str | None
+    settings: ServiceSettings, name: str, force: bool, fixed_model: str | None
 ) -> tuple[Served, VersionInfo]:
     """Open version ``name``'s libraries, then make it the active one (refused as ``DataVersions.activate``
-    refuses)."""
-    versions = DataVersions(data)
+    refuses; with the Ray search backend, also while the search application serves another library)."""
+    versions = DataVersions(settings.data)
     info = versions.info(name)
     model_dir = Path(info.model_dir)
     _check_model(model_dir, name, fixed_model)
-    served = Served(Catalog(model_dir, versions.folder(name), limits), model_dir, name)
+    served = Served(_catalog(settings, model_dir, versions.folder(name)), model_dir, name)
     try:
         return served, versions.activate(name, force)
     except BaseException:
         served.catalog.close()
         raise
+
+
+def _catalog(settings: ServiceSettings, model_dir: Path, libraries: Path | None) -> Catalog:
+    return Catalog(model_dir, libraries, settings.video_limits, settings.video_search())
 
 
 def _check_model(model_dir: Path, name: str | None, fixed_model: str | None) -> None:

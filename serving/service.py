@@ -68,7 +68,7 @@ class DeepHashService:
         self.catalog_error: LibraryError | None = None
         self.default_version = model_version(SETTINGS.model)  # what the model service (or Triton) runs
         try:
-            self._serve(open_served(SETTINGS.data, SETTINGS.model, SETTINGS.video_limits, self._fixed_model()))
+            self._serve(open_served(SETTINGS, self._fixed_model()))
         except LibraryError as error:  # keep answering, with the error's status on every library call
             self.catalog_error = error
             self._serve(Served(Catalog(SETTINGS.model, None, SETTINGS.video_limits), SETTINGS.model, None))
@@ -268,9 +268,7 @@ class DeepHashService:
         async with GATE.switch(), self.lock:
             if self.catalog_error is None and name == self.served_name:  # already served: nothing to do
                 return await off_loop(DataVersions(SETTINGS.data).info, name)
-            served, info = await off_loop(
-                activate_version, SETTINGS.data, name, SETTINGS.video_limits, force, self._fixed_model()
-            )
+            served, info = await off_loop(activate_version, SETTINGS, name, force, self._fixed_model())
             old, self.catalog_error = self.catalog, None
             self._serve(served)
             try:

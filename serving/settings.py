@@ -8,12 +8,15 @@ measured to pay off on this device); ``DEEPHASH_BATCH_LATENCY_MS`` the latency t
 sheds load with 503 (on CPUs a full batch takes seconds, and shedding early only turns waits into errors);
 ``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT`` requests one client may
 have in flight before it gets 429; ``DEEPHASH_TOKENS_FILE`` the bearer tokens (``serving/auth.py``), or
-``DEEPHASH_AUTH=open`` to ask for none (local development); ``DEEPHASH_AUDIT_LOG`` the audit trail.
+``DEEPHASH_AUTH=open`` to ask for none (local development); ``DEEPHASH_AUDIT_LOG`` the audit trail;
+``DEEPHASH_SEARCH_BACKEND=ray`` with ``DEEPHASH_RAY_ADDRESS`` and ``DEEPHASH_SEARCH_APP``: video searches answered
+by the shard holders of a ``deephash search-cluster`` application (writes stay here).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -21,7 +24,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from deephash.catalog import VideoSearch
 from deephash.errors import ModelError
+from deephash.index import Library
 from deephash.model.artifacts import DEFAULT_MODEL_DIR
 from deephash.model.batching import BATCHING_FILE, BatchingProfile
 from deephash.video import VideoLimits
@@ -48,6 +53,27 @@ class ServiceSettings(BaseSettings):
     auth: Literal["tokens", "open"] = Field("tokens", description="open: no tokens asked (local development only)")
     tokens_file: Path | None = Field(None, description="bearer tokens with roles (serving/auth.py)")
     audit_log: Path | None = Field(None, description="the audit trail of mutations (unset: DATA/audit.jsonl)")
+    search_backend: Literal["local", "ray"] = Field(
+        "local", description="ray: video searches go to the shard holders of a `deephash search-cluster` app"
+    )
+    ray_address: str = Field("auto", description="the Ray cluster of the search application")
+    search_app: str = Field("deephash-search", description="the Ray Serve application that searches")
+
+    def video_search(self) -> Callable[[Library], VideoSearch] | None:
+        """How the served library is searched: its own scan (None), or the Ray search application."""
+        if self.search_backend == "local":
+            return None
+
+        def connect(library: Library) -> VideoSearch:
+            import ray
+
+            from serving.ray_search import RaySearchClient
+
+            if not ray.is_initialized():
+                ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
+            return RaySearchClient(self.search_app, library)
+
+        return connect
 
     @field_validator("triton_url")
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deephash.cli import versions_cmd
+from deephash.cli import layout_cmd, versions_cmd
 from deephash.cli.common import CommandError, add_bulk_options, add_model_option, model_dir
 from deephash.codes import from_hex
 from deephash.errors import LibraryError
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "index",
         help="code libraries: create, add, import, search, remove, compact, stats, verify, backup, restore; "
-        "the versions of a data folder: versions, activate, rollback",
+        "the versions of a data folder: versions, activate, rollback; layout (shard holders on Ray)",
         description="A library is a folder of memory-mapped shards grouped by L1 category, with a manifest "
         "and an id map. One writer at a time; any number of readers.",
     )
@@ -101,6 +101,7 @@ def add_parser(subparsers) -> None:
     restore.add_argument("library", type=Path, help="new folder for the restored library")
     restore.set_defaults(run=run_restore)
     versions_cmd.add_actions(actions)
+    layout_cmd.add_actions(actions)
 
 
 def _open(path: Path, writable: bool = False) -> Library:

@@ -138,8 +138,9 @@ class Library:
             self._lock = None
 
     def refresh(self) -> None:
-        """Readers: move to the newest acknowledged snapshot."""
+        """Readers: move to the newest snapshot; unmaps shards compaction deleted (so not during a search)."""
         self._storage.manifest = Manifest.load(self.folder)
+        self._storage.forget_unlisted()
 
     # ----------------------------------------------------------------------------------------- reading
     @property
@@ -283,9 +284,8 @@ class Library:
         return total
 
     def backup(self, out: Path) -> dict:
-        """A consistent copy of this library in the new folder ``out`` (``backup.py``), verified. The writer
-        takes one whenever it likes; a reader only while no process writes the library (it holds a shared lock
-        on the writer's lock file meanwhile, so no writer starts during the copy)."""
+        """A consistent, verified copy of this library in the new folder ``out`` (``backup.py``). The writer takes
+        one whenever it likes; a reader only while no process writes (its shared lock keeps writers out)."""
         with no_writer_elsewhere(self.folder / LOCK_FILE, self.writable):
             copied = copy_library(self._storage, out)
         with Library.open(out) as copy:

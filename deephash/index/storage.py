@@ -36,6 +36,12 @@ class Storage:
         self._shards.clear()
         self.manifest = Manifest.load(self.folder)
 
+    def forget_unlisted(self) -> None:
+        """Unmap the shards this snapshot's manifest no longer lists (their files may be gone)."""
+        listed = {entry.name for entry in self.manifest.shards}
+        for name in [name for name in self._shards if name not in listed]:
+            self._shards.pop(name).close()
+
     def shard_path(self, name: str) -> Path:
         return self.folder / SHARD_DIR / name
 
