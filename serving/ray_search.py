@@ -6,9 +6,9 @@ whenever the file changed before it answers. A remove is acknowledged after its 
 query that starts after the acknowledgement skips the removed row on every holder. The router sends a batch of
 queries to the holders of the groups it must scan (a query's L1 group, or all) and merges their hits by place
 in the scan order ``(distance, shard index, row)``: exactly what one process scanning the whole library
-answers, ties included. A holder that fails or misses the deadline is asked again (Ray Serve routes the retry
-to another replica); past the deadline the answer names the groups it lacks instead of returning a silently
-short list.
+answers, ties included. Requests that arrive together travel as one batch, which a holder scans in one
+pass. A holder that fails or misses the deadline is asked again (Ray Serve routes the retry to another
+replica); past the deadline the answer names the groups it lacks instead of returning a silently short list.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import asyncio
 import os
 import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,19 @@ from deephash.index.layout import Layout
 from deephash.index.manifest import MANIFEST_FILE, Manifest
 
 RETRY_PAUSE_S = 0.05
+MAX_BATCH_REQUESTS = 64  # concurrent requests the router sends to the holders as one batch
+BATCH_WAIT_S = 0.002  # how long a request waits for others to join its batch
 CALL_TIMEOUT_S = 60.0  # a client's wait for the router, which answers (or flags) within its own deadline
+
+
+@dataclass(frozen=True)
+class _Request:
+    queries: np.ndarray
+    k: int
+    max_distance: int | None
+    masks: np.ndarray | None
+    groups: list[int | None]
+    exclude: list[str | None]
 
 
 @serve.deployment
@@ -67,6 +81,7 @@ class SearchRouter:
         self.layout, self.holders = Layout.model_validate(layout), holders
         self.named = [{piece.group for piece in spec.pieces} for spec in self.layout.holders]
         self.others = next(index for index, spec in enumerate(self.layout.holders) if spec.others)
+        self.code_bytes = Manifest.load(self.layout.library).code_bytes
 
     def library(self) -> str:
         """The library folder this application serves (the service checks it is the one it writes)."""
@@ -100,25 +115,63 @@ class SearchRouter:
     ) -> dict:
         """``{"hits": per query [(video_id, distance, l1, l2)], "missing_groups": [...]}``: the exact top-k, or,
         where holders did not answer within the deadline, the groups whose shards were not scanned."""
-        queries = np.atleast_2d(queries)
-        groups = list(groups) if groups is not None else [None] * len(queries)
-        wanted = set(groups)
-        asked = self._holders_for(wanted)
+        queries = np.atleast_2d(np.asarray(queries))
+        if queries.dtype != np.uint8 or queries.shape[1] != self.code_bytes:
+            raise IncompatibleLibrary(f"queries must be uint8 codes of {self.code_bytes} bytes, not {queries.shape}")
+        count = len(queries)
+        return await self._search_together(
+            _Request(
+                queries,
+                k,
+                max_distance,
+                None if masks is None else np.broadcast_to(np.atleast_2d(masks), queries.shape),
+                list(groups) if groups is not None else [None] * count,
+                list(exclude) if exclude is not None else [None] * count,
+            )
+        )
+
+    @serve.batch(max_batch_size=MAX_BATCH_REQUESTS, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def _search_together(self, requests: list[_Request]) -> list[dict]:
+        """Requests that arrive together go to the holders as one batch (per ``k`` and radius): a holder reads
+        each block of codes once for all their queries while it is in cache."""
+        by_limits: dict[tuple, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            by_limits[(request.k, request.max_distance)].append(index)
+        batches = [[requests[index] for index in members] for members in by_limits.values()]
+        results = await asyncio.gather(*(self._fan_out(batch) for batch in batches))
+        answers: list[dict] = [{} for _ in requests]
+        for members, batch, (found, failed) in zip(by_limits.values(), batches, results):
+            for index, request, hits in zip(members, batch, found):
+                wanted = set(request.groups)
+                lacking = [self._groups_of(holder, wanted) for holder in failed if holder in self._holders_for(wanted)]
+                answers[index] = {"hits": hits, "missing_groups": sorted(set().union(*lacking))}
+        return answers
+
+    async def _fan_out(self, batch: list[_Request]) -> tuple[list[list[list[tuple]]], set[int]]:
+        """Each request's merged hits, and the holders that did not answer within the deadline."""
+        k, max_distance = batch[0].k, batch[0].max_distance
+        queries = np.concatenate([request.queries for request in batch])
+        masks = None
+        if any(request.masks is not None for request in batch):  # an all-ones mask measures plain distance
+            full = [np.full(r.queries.shape, 255, np.uint8) if r.masks is None else r.masks for r in batch]
+            masks = np.concatenate(full)
+        groups = [group for request in batch for group in request.groups]
+        exclude = [video for request in batch for video in request.exclude]
+        asked = self._holders_for(set(groups))
         options = {"max_distance": max_distance, "masks": masks, "groups": groups, "exclude": exclude}
         deadline = time.monotonic() + self.layout.deadline_s
         answers = await asyncio.gather(*(self._ask(index, queries, k, options, deadline) for index in asked))
         merged: list[list[tuple]] = [[] for _ in queries]
-        missing: set[int] = set()
+        failed = set()
         for index, answer in zip(asked, answers):
             if answer is None:
-                missing |= self._groups_of(index, wanted)
+                failed.add(index)
                 continue
             for query, hits in enumerate(answer):
                 merged[query] += hits
-        return {
-            "hits": [[(hit[3], hit[0], hit[4], hit[5]) for hit in sorted(hits)[:k]] for hits in merged],
-            "missing_groups": sorted(missing),
-        }
+        found = [[(hit[3], hit[0], hit[4], hit[5]) for hit in sorted(hits)[:k]] for hits in merged]
+        offsets = np.cumsum([0] + [len(request.queries) for request in batch])
+        return [found[begin:end] for begin, end in zip(offsets[:-1], offsets[1:])], failed
 
     async def _ask(self, index: int, queries, k: int, options: dict, deadline: float) -> list | None:
         """One holder's answer, asked again after a failure until the deadline; None past it."""

@@ -102,7 +102,7 @@ def test_the_cli_proposes_a_layout_file_and_a_bad_file_is_refused_by_name(librar
     layout = Layout.load(out)
     assert [spec.replicas for spec in layout.holders] == [3, 3]
     err = capsys.readouterr().err
-    assert "holder-0: groups" in err and "rows; 3 replicas" in err
+    assert "holder-0: groups" in err and "rows; replicas: 3" in err
     out.write_text(out.read_text().replace('"others": true', '"others": false'))
     with pytest.raises(LibraryError, match="layout .*exactly one holder"):
         Layout.load(out)

@@ -87,6 +87,20 @@ def test_the_router_answers_exactly_what_one_scan_answers(library, router):
     assert _pairs(router.search.remote(queries[:50], 20, 6).result()["hits"]) == radius
 
 
+def test_requests_sent_together_are_batched_and_each_answered_exactly(library, router):
+    rng = np.random.default_rng(4)
+    requests = []
+    for n in range(40):
+        queries = _few_bit_codes(rng, int(rng.integers(1, 4)))
+        masks = np.where(rng.random(queries.shape) < 0.8, 255, 0).astype(np.uint8) if n % 2 else None
+        groups = [int(rng.integers(0, GROUPS)) if n % 3 else None] * len(queries)
+        requests.append((queries, 5 if n % 4 else 12, None if n % 5 else 8, masks, groups))
+    pending = [router.search.remote(*request) for request in requests]  # all in flight at once
+    for (queries, k, radius, masks, groups), answer in zip(requests, pending):
+        expected = _expected(library, queries, k, max_distance=radius, masks=masks, groups=groups)
+        assert _pairs(answer.result()["hits"]) == expected
+
+
 def test_holders_follow_the_writer_and_a_removed_video_is_never_answered_after_the_remove(library, router):
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 256, (12, 16), dtype=np.uint8)  # all bits random: each is its own nearest

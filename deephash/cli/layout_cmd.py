@@ -43,7 +43,7 @@ def run_layout(args) -> int:
         extra = " + groups no holder names" if spec.others else ""
         print(
             f"{spec.name}: groups {pieces or '-'}{extra}; {len(held)} shards, "
-            f"{sum(rows[name] for name in held):,} rows; {spec.replicas} replicas",
+            f"{sum(rows[name] for name in held):,} rows; replicas: {spec.replicas}",
             file=sys.stderr,
         )
     return 0
