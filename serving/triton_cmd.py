@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import tempfile
 import threading
 from pathlib import Path
 
 from deephash.cli.common import add_model_option, model_dir
-from export.triton_repository import DEFAULT_REPOSITORY
+from deephash.model.batching import BatchingProfile
+from export.triton_repository import DEFAULT_REPOSITORY, default_settings, render_repository
 from serving.triton_server import TritonServer, TritonServerConfig
 
 
@@ -21,8 +23,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--repository",
         type=Path,
-        default=DEFAULT_REPOSITORY,
-        help="model repository (default: the committed CPU flavour)",
+        help="model repository (default: the committed CPU flavour, its dynamic batching replaced by the batch "
+        "sizes `deephash export batching` measured to pay off on this machine when the model has that profile)",
     )
     add_model_option(parser)
     parser.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port on 127.0.0.1")
@@ -35,8 +37,26 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with tempfile.TemporaryDirectory(prefix="deephash-repository-") as folder:
+        repository = args.repository or repository_for_this_machine(model_dir(args), Path(folder))
+        return _serve(args, repository, stop)
+
+
+def repository_for_this_machine(model: Path, folder: Path) -> Path:
+    """The committed CPU flavour, or, when the model's batching profile was measured here, the same flavour
+    batching only the sizes that paid off (none on CPUs where batch 1 is fastest)."""
+    profile = BatchingProfile.load(model)
+    if profile is None or not profile.measured_here():
+        print(f"no batching profile of this machine for {model}: the committed repository's batching is used")
+        return DEFAULT_REPOSITORY
+    print(f"dynamic batching measured on this machine: {list(profile.useful_sizes) or 'off (batch 1 is fastest)'}")
+    render_repository(model, folder, default_settings("python").with_batching(profile))
+    return folder
+
+
+def _serve(args, repository: Path, stop: threading.Event) -> int:
     config = TritonServerConfig(
-        repository=args.repository,
+        repository=repository,
         model_dir=model_dir(args),
         http_port=args.http_port,
         grpc_port=args.grpc_port,

@@ -24,6 +24,7 @@ from deephash.model.onnx import OnnxRunner, default_threads
 
 BATCHING_FILE = "batching.json"
 CANDIDATE_SIZES = (1, 2, 4, 8, 16, 32)
+MIN_GAIN = 1.05  # a size must run this many times batch 1's videos/s to be worth batching for
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,15 @@ class BatchingProfile:
 
     @property
     def useful_sizes(self) -> tuple[int, ...]:
-        """The measured sizes above 1, from the smallest up, as long as each runs at least as many videos per
-        second as batch size 1: a batcher forms any size up to its maximum, so a slower size in between ends
-        the run."""
+        """The measured sizes above 1, from the smallest up, as long as each runs at least ``MIN_GAIN`` times
+        as many videos per second as batch size 1: a batcher forms any size up to its maximum, so a slower size
+        in between ends the run, and a gain within the timing's noise does not pay for the batcher's waiting
+        for a batch to fill."""
         single, useful = self.videos_per_s[1], []
         for size, rate in sorted(self.videos_per_s.items()):
             if size == 1:
                 continue
-            if rate < single:
+            if rate < single * MIN_GAIN:
                 break
             useful.append(size)
         return tuple(useful)
