@@ -83,3 +83,24 @@ def test_real_clips_give_the_model_input_from_path_and_bytes_alike(clips, name):
 def test_unknown_sampler_is_refused():
     with pytest.raises(ValueError, match="unknown sampler"):
         FrameSpec(sampler="fastest")
+
+
+@pytest.mark.parametrize("keyframe_every", [1000, 30, 7])
+def test_the_exact_sampler_decodes_on_instead_of_seeking_back_and_finds_the_same_frames(
+    tmp_path, clips, keyframe_every
+):
+    """One keyframe, a keyframe per 3 s and per 0.7 s, and real clips: the frames chosen when decoding goes on
+    through a group of pictures are those of a seek per target."""
+    from deephash.video.seeking import _frame_on_screen, frames_by_seeking
+
+    ramp = grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=keyframe_every)
+    for path in (ramp, clips["carphone_pristine"], clips["bikes"]):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            duration = float(stream.duration * stream.time_base)
+            targets = [duration * (index + 0.5) / 7 for index in range(7)]
+            found = frames_by_seeking(container, stream, targets, deadline=float("inf"))
+            expected = [_frame_on_screen(container, stream, target, float("inf")) for target in targets]
+            assert [frame.pts for frame in found] == [frame.pts for frame in expected], path.name
+            for frame, reference in zip(found, expected):
+                assert np.array_equal(frame.to_ndarray(format="rgb24"), reference.to_ndarray(format="rgb24"))

@@ -1,7 +1,8 @@
 """Finding the decoded frames for a list of target times, three ways.
 
-- :func:`frames_by_seeking` (the exact sampler): one seek per target, then every frame up to the target is
-  decoded, so the frame on screen at that time is found whatever the group of pictures.
+- :func:`frames_by_seeking` (the exact sampler): a seek per target, then every frame up to the target is
+  decoded, so the frame on screen at that time is found whatever the group of pictures; targets that share a
+  group of pictures are decoded in one pass.
 - :func:`frames_at_keyframes` (the fast sampler): the keyframe nearest each target, as long as it lies within
   the target's own slice of the video; packets are only demuxed until the keyframes around the target are
   known, and one picture is decoded per distinct keyframe, so a long group of pictures costs no more than a
@@ -29,13 +30,23 @@ class _Unseekable(Exception):
 
 
 def frames_by_seeking(container, stream, targets: list[float], deadline: float) -> list | None:
-    """One seek per target; None when the stream cannot be sought (caller falls back to decoding)."""
+    """The frame on screen at each target; None when the stream cannot be sought (caller falls back to decoding).
+
+    Each target is sought, unless the keyframe it would seek to lies behind the frames already decoded: then
+    decoding goes on from there, so a group of pictures that holds several targets (a short clip with one
+    keyframe) is decoded once, not once per target. Either way the frames are the same.
+    """
+    keyframes = _keyframe_times(container, stream, deadline)
     chosen: list = []
+    reader: _ForwardReader | None = None
     for target in targets:
-        try:
-            best = _frame_on_screen(container, stream, target, deadline)
-        except _Unseekable:
-            return None
+        before = [moment for moment in keyframes if moment <= target + 1e-9]
+        if reader is None or not before or before[-1] > reader.position:
+            try:
+                reader = _ForwardReader.after_seek(container, stream, target, deadline)
+            except _Unseekable:
+                return None
+        best = reader.frame_on_screen(target)
         if best is None:
             best = chosen[-1] if chosen else None
         if best is None:
@@ -46,20 +57,58 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float) 
     return chosen
 
 
+class _ForwardReader:
+    """Frames decoded forward from one seek, asked for the frame on screen at increasing target times."""
+
+    def __init__(self, frames: Iterator[av.VideoFrame], start: float) -> None:
+        self._frames, self._start = frames, start
+        self._ahead: av.VideoFrame | None = None  # decoded, but past the last target
+        self._on_screen: av.VideoFrame | None = None  # the last frame at or before the last target
+        self.position = -float("inf")  # time of the last frame decoded
+
+    @classmethod
+    def after_seek(cls, container, stream, target: float, deadline: float) -> _ForwardReader:
+        start = _start_time(stream)
+        try:
+            container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
+        except av.error.FFmpegError as error:
+            raise _Unseekable from error
+        return cls(_decode(container, stream, deadline), start)
+
+    def frame_on_screen(self, target: float) -> av.VideoFrame | None:
+        """The last frame at or before ``target`` (the first frame decoded when none precedes it); None when
+        nothing decodes."""
+        while True:
+            frame = self._ahead if self._ahead is not None else next(self._frames, None)
+            self._ahead = None
+            if frame is None:
+                return self._on_screen
+            self.position = _frame_time(frame) - self._start
+            if self.position > target + 1e-9:
+                self._ahead = frame
+                return self._on_screen or frame
+            self._on_screen = frame
+
+
 def _frame_on_screen(container, stream, target: float, deadline: float) -> av.VideoFrame | None:
-    """Seek before ``target`` and decode up to the frame on screen at that time (the first frame when none
-    precedes it); None when nothing decodes there, :class:`_Unseekable` when the stream cannot be sought."""
-    start = _start_time(stream)
+    """Seek before ``target`` and decode up to the frame on screen at that time (see :class:`_ForwardReader`);
+    :class:`_Unseekable` when the stream cannot be sought."""
+    return _ForwardReader.after_seek(container, stream, target, deadline).frame_on_screen(target)
+
+
+def _keyframe_times(container, stream, deadline: float) -> list[float]:
+    """Times of the stream's keyframes, read by demuxing alone (no picture decoded). They only decide where
+    seeking saves decoding, so a stream that fails part-way gives the keyframes before the failure."""
+    start, times = _start_time(stream), []
     try:
-        container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
-    except av.error.FFmpegError as error:
-        raise _Unseekable from error
-    best = None
-    for frame in _decode(container, stream, deadline):
-        if _frame_time(frame) - start > target + 1e-9:
-            return best or frame
-        best = frame
-    return best
+        for packet in container.demux(stream):
+            if time.monotonic() > deadline:
+                raise DecodeTimeout("reading the video exceeded the time limit")
+            if packet.is_keyframe and _timestamp(packet) is not None:
+                times.append(float(_timestamp(packet) * stream.time_base) - start)
+    except av.error.FFmpegError:
+        pass
+    return sorted(times)
 
 
 def frames_at_keyframes(container, stream, targets: list[float], deadline: float, within_s: float) -> list | None:
