@@ -18,20 +18,22 @@ import os
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ray import serve
+from ray.exceptions import RayTaskError
 
-from deephash.errors import IncompatibleLibrary, SearchIncomplete
+from deephash.errors import DeepHashError, IncompatibleLibrary, InvalidRequest, SearchIncomplete
 from deephash.index import Hit, Library
 from deephash.index.layout import Layout
 from deephash.index.manifest import MANIFEST_FILE, Manifest
 
 RETRY_PAUSE_S = 0.05
 MAX_BATCH_REQUESTS = 64  # concurrent requests the router sends to the holders as one batch
+CONCURRENT_BATCHES = 8  # batches in flight at once: one waiting on a slow holder does not hold up the others
+MAX_ONGOING_REQUESTS = MAX_BATCH_REQUESTS * CONCURRENT_BATCHES
 BATCH_WAIT_S = 0.002  # how long a request waits for others to join its batch
 CALL_TIMEOUT_S = 60.0  # a client's wait for the router, which answers (or flags) within its own deadline
 
@@ -64,17 +66,20 @@ class ShardHolder:
             self.shards = self.layout.shards_of(self.name, self.library.manifest)
             self._seen = seen
 
-    def search(self, queries: np.ndarray, k: int, options: dict) -> list[list[tuple]]:
-        """Each query's best ``k`` hits among this holder's shards, with their places."""
+    def search(self, queries: np.ndarray, k: int, options: dict) -> dict:
+        """Each query's best ``k`` hits among this holder's shards, with their places, and the generation of the
+        manifest they come from (the router merges only answers of one generation)."""
         with self._lock:
             self._follow_writer()
             found = self.library.search_shards(queries, k, self.shards, **options)
-        return [
+            generation = self.library.manifest.generation
+        hits = [
             [(p.distance, p.shard_index, p.row, p.hit.video_id, p.hit.l1, p.hit.l2) for p in hits] for hits in found
         ]
+        return {"generation": generation, "hits": hits}
 
 
-@serve.deployment
+@serve.deployment(max_ongoing_requests=MAX_ONGOING_REQUESTS)
 class SearchRouter:
     def __init__(self, layout: dict, holders: list) -> None:
         """``holders``: the handles of the layout's holders, in its order."""
@@ -119,7 +124,10 @@ class SearchRouter:
         if queries.dtype != np.uint8 or queries.shape[1] != self.code_bytes:
             raise IncompatibleLibrary(f"queries must be uint8 codes of {self.code_bytes} bytes, not {queries.shape}")
         count = len(queries)
-        return await self._search_together(
+        for name, values in (("groups", groups), ("exclude", exclude)):
+            if values is not None and len(values) != count:
+                raise InvalidRequest(f"{name} needs one entry per query: {len(values)} for {count} queries")
+        answer = await self._search_together(
             _Request(
                 queries,
                 k,
@@ -129,8 +137,11 @@ class SearchRouter:
                 list(exclude) if exclude is not None else [None] * count,
             )
         )
+        return answer | {"library": str(self.layout.library)}
 
-    @serve.batch(max_batch_size=MAX_BATCH_REQUESTS, batch_wait_timeout_s=BATCH_WAIT_S)
+    @serve.batch(
+        max_batch_size=MAX_BATCH_REQUESTS, batch_wait_timeout_s=BATCH_WAIT_S, max_concurrent_batches=CONCURRENT_BATCHES
+    )
     async def _search_together(self, requests: list[_Request]) -> list[dict]:
         """Requests that arrive together go to the holders as one batch (per ``k`` and radius): a holder reads
         each block of codes once for all their queries while it is in cache."""
@@ -160,25 +171,33 @@ class SearchRouter:
         asked = self._holders_for(set(groups))
         options = {"max_distance": max_distance, "masks": masks, "groups": groups, "exclude": exclude}
         deadline = time.monotonic() + self.layout.deadline_s
-        answers = await asyncio.gather(*(self._ask(index, queries, k, options, deadline) for index in asked))
+        while True:  # a commit between two holders' reads: ask again, all of them read the newer manifest then
+            answers = await asyncio.gather(*(self._ask(index, queries, k, options, deadline) for index in asked))
+            generations = [answer["generation"] for answer in answers if answer is not None]
+            if len(set(generations)) <= 1 or time.monotonic() >= deadline:
+                break
+        newest = max(generations, default=None)
         merged: list[list[tuple]] = [[] for _ in queries]
         failed = set()
         for index, answer in zip(asked, answers):
-            if answer is None:
+            if answer is None or answer["generation"] != newest:  # an older snapshot cannot be merged exactly
                 failed.add(index)
                 continue
-            for query, hits in enumerate(answer):
+            for query, hits in enumerate(answer["hits"]):
                 merged[query] += hits
         found = [[(hit[3], hit[0], hit[4], hit[5]) for hit in sorted(hits)[:k]] for hits in merged]
         offsets = np.cumsum([0] + [len(request.queries) for request in batch])
         return [found[begin:end] for begin, end in zip(offsets[:-1], offsets[1:])], failed
 
-    async def _ask(self, index: int, queries, k: int, options: dict, deadline: float) -> list | None:
-        """One holder's answer, asked again after a failure until the deadline; None past it."""
+    async def _ask(self, index: int, queries, k: int, options: dict, deadline: float) -> dict | None:
+        """One holder's answer, asked again after a failure until the deadline; None past it. An error raised by
+        the holder's own code is not a failure to retry: it goes to the caller."""
         while (left := deadline - time.monotonic()) > 0:
             try:
                 return await asyncio.wait_for(self.holders[index].search.remote(queries, k, options), left)
-            except Exception:  # a dead replica, a timeout: ask again while there is time
+            except RayTaskError:
+                raise
+            except Exception:  # a dead or unreachable replica, a timeout: ask again while there is time
                 await asyncio.sleep(RETRY_PAUSE_S)
         return None
 
@@ -188,7 +207,10 @@ def build_search_app(layout: Layout):
     data = layout.model_dump(mode="json")
     holders = [
         ShardHolder.options(
-            name=spec.name, num_replicas=spec.replicas, ray_actor_options={"num_cpus": layout.replica_cpus}
+            name=spec.name,
+            num_replicas=spec.replicas,
+            ray_actor_options={"num_cpus": layout.replica_cpus},
+            max_replicas_per_node=layout.max_replicas_per_node,
         ).bind(data, spec.name)
         for spec in layout.holders
     ]
@@ -208,27 +230,27 @@ def app_builder(args: dict):
 class RaySearchClient:
     """``Library.search`` answered by a deployed search application (the service's ``search backend = ray``).
 
-    Writes stay with the library's one writer (the service); the holders follow its manifest. An answer that
-    lacks groups raises :class:`SearchIncomplete` naming them, so no caller mistakes it for a complete one.
+    Writes stay with the library's one writer (the service); the holders follow its manifest. It connects on
+    the first search (a cluster that is down at start costs searches, not the service), refuses answers of an
+    application that serves another library (:class:`IncompatibleLibrary`), and raises
+    :class:`SearchIncomplete` for an answer that lacks groups, so no caller mistakes it for a complete one.
     """
 
-    def __init__(self, app: str, library: Library) -> None:
-        self.app = app
-        try:
-            self.handle = serve.get_app_handle(app)
-            # Ray refuses a blocking wait on a thread that runs an event loop, and BentoML builds services in one
-            with ThreadPoolExecutor(1) as thread:
-                served = Path(thread.submit(self._served_library).result()).resolve()
-        except Exception as error:  # no cluster, no such application: nothing can be searched
-            raise SearchIncomplete(f"the Ray search application {app!r} cannot be reached: {error}") from error
-        if served != library.folder.resolve():
-            raise IncompatibleLibrary(
-                f"the Ray search application {app!r} serves {served}, this service's library is "
-                f"{library.folder.resolve()}: deploy `deephash search-cluster` with a layout of that library"
-            )
+    def __init__(self, app: str, library: Library, address: str) -> None:
+        self.app, self.address, self.folder = app, address, library.folder.resolve()
+        self._handle = None
 
-    def _served_library(self) -> str:
-        return self.handle.library.remote().result(timeout_s=CALL_TIMEOUT_S)
+    def _connected(self):
+        if self._handle is None:
+            import ray
+
+            try:
+                if not ray.is_initialized():
+                    ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+                self._handle = serve.get_app_handle(self.app)
+            except Exception as error:  # no cluster, no such application: nothing can be searched
+                raise SearchIncomplete(f"the Ray search application {self.app!r} cannot be reached: {error}") from error
+        return self._handle
 
     def search(
         self,
@@ -243,12 +265,20 @@ class RaySearchClient:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.uint8))
         if masks is not None:
             masks = np.broadcast_to(np.atleast_2d(masks), queries.shape).copy()
+        call = self._connected().search.remote(queries, k, max_distance, masks, groups, exclude)
         try:
-            answer = self.handle.search.remote(queries, k, max_distance, masks, groups, exclude).result(
-                timeout_s=CALL_TIMEOUT_S
-            )
-        except Exception as error:  # the router itself failed or did not answer
+            answer = call.result(timeout_s=CALL_TIMEOUT_S)
+        except RayTaskError as error:
+            if isinstance(error.cause, DeepHashError):  # the router refused the request itself
+                raise error.cause from error
+            raise SearchIncomplete(f"the Ray search application {self.app!r} failed: {error}") from error
+        except Exception as error:  # the router did not answer
             raise SearchIncomplete(f"the Ray search application {self.app!r} did not answer: {error}") from error
+        if Path(answer["library"]) != self.folder:
+            raise IncompatibleLibrary(
+                f"the Ray search application {self.app!r} serves {answer['library']}, this service's library is "
+                f"{self.folder}: deploy `deephash search-cluster` with a layout of that library"
+            )
         if answer["missing_groups"]:
             raise SearchIncomplete(f"groups {answer['missing_groups']} were not scanned within the deadline")
         return [[Hit(video_id, distance, l1, l2) for video_id, distance, l1, l2 in hits] for hits in answer["hits"]]

@@ -65,13 +65,9 @@ class ServiceSettings(BaseSettings):
             return None
 
         def connect(library: Library) -> VideoSearch:
-            import ray
-
             from serving.ray_search import RaySearchClient
 
-            if not ray.is_initialized():
-                ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
-            return RaySearchClient(self.search_app, library)
+            return RaySearchClient(self.search_app, library, self.ray_address)
 
         return connect
 

@@ -12,7 +12,7 @@ from deephash.errors import DeepHashError, ModelError
 from deephash.model.artifacts import model_version
 
 VERB_NAMES = {"hash", "make-dataset", "train-instance", "train", "mask", "evaluate", "index", "autolabel", "bulk-hash"}
-VERB_NAMES |= {"export", "build-default", "install-default", "triton", "token"}  # from export/ and serving/
+VERB_NAMES |= {"export", "build-default", "install-default", "triton", "token", "search-cluster"}  # export/, serving/
 
 
 def _verb_parsers() -> dict[str, argparse.ArgumentParser]:

@@ -106,3 +106,11 @@ def test_the_cli_proposes_a_layout_file_and_a_bad_file_is_refused_by_name(librar
     out.write_text(out.read_text().replace('"others": true', '"others": false'))
     with pytest.raises(LibraryError, match="layout .*exactly one holder"):
         Layout.load(out)
+    assert main(["index", "layout", str(library), "--holders", "2", "--replicas", "0"]) == LibraryError.exit_code
+    assert "holders.0.replicas: Input should be greater than or equal to 1" in capsys.readouterr().err
+
+
+def test_a_relative_library_path_is_resolved_where_the_layout_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    layout = Layout(library="libs/video", holders=[HolderSpec(name="a", others=True)])
+    assert layout.library == tmp_path / "libs" / "video"

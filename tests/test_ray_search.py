@@ -87,6 +87,15 @@ def test_the_router_answers_exactly_what_one_scan_answers(library, router):
     assert _pairs(router.search.remote(queries[:50], 20, 6).result()["hits"]) == radius
 
 
+def test_a_malformed_request_is_refused_alone(library, router):
+    queries = _few_bit_codes(np.random.default_rng(8), 3)
+    bad = router.search.remote(queries, 5, None, None, [0, 1])  # two groups for three queries
+    good = router.search.remote(queries, 5)
+    with pytest.raises(Exception, match="groups needs one entry per query: 2 for 3 queries"):
+        bad.result()
+    assert _pairs(good.result()["hits"]) == _expected(library, queries, 5)
+
+
 def test_requests_sent_together_are_batched_and_each_answered_exactly(library, router):
     rng = np.random.default_rng(4)
     requests = []

@@ -28,10 +28,9 @@ def add_actions(actions) -> None:
 
 def run_layout(args) -> int:
     with Library.open(args.library) as library:
-        layout = propose_layout(library.manifest, args.library, args.holders, args.replicas)
-        rows = {entry.name: entry.rows for entry in library.manifest.shards}
         manifest = library.manifest
-    layout = layout.model_copy(update={"deadline_s": args.deadline})
+    layout = propose_layout(manifest, args.library, args.holders, args.replicas, args.deadline)
+    rows = {entry.name: entry.rows for entry in manifest.shards}
     if args.out is None:
         print(layout.model_dump_json(indent=2))
     else:

@@ -12,11 +12,12 @@ manifest.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from deephash.errors import LibraryError
 from deephash.index.manifest import Manifest
@@ -49,6 +50,15 @@ class Layout(BaseModel):
     deadline_s: float = Field(5.0, gt=0, description="how long the router retries a holder before flagging")
     # a scan is memory-bound: a fraction of a CPU per replica leaves room for replicas on small machines
     replica_cpus: float = Field(0.25, gt=0, description="CPUs Ray reserves for each replica")
+    max_replicas_per_node: int | None = Field(
+        None, ge=1, description="1 on a cluster: a node's loss then takes at most one replica of each holder"
+    )
+
+    @field_validator("library")
+    @classmethod
+    def _absolute(cls, library: Path) -> Path:
+        """Resolved where the layout is read: Ray's workers run in other working directories."""
+        return Path(library).resolve()
 
     @model_validator(mode="after")
     def _covers_every_shard_once(self) -> Layout:
@@ -74,16 +84,23 @@ class Layout(BaseModel):
         return self
 
     @classmethod
-    def load(cls, path: Path) -> Layout:
+    def checked(cls, data: dict, source: str = "layout") -> Layout:
+        """``data`` validated, or :class:`LibraryError` naming each problem and where it is."""
         try:
-            return cls.model_validate_json(Path(path).read_text())
+            return cls.model_validate(data)
         except ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(map(str, problem['loc'])) or 'layout'}: {problem['msg']}" for problem in error.errors()
             )
-            raise LibraryError(f"layout {path}: {problems}") from error
-        except OSError as error:
+            raise LibraryError(f"{source}: {problems}") from error
+
+    @classmethod
+    def load(cls, path: Path) -> Layout:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
             raise LibraryError(f"layout {path}: {error}") from error
+        return cls.checked(data, f"layout {path}")
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=2) + "\n")
@@ -117,7 +134,9 @@ class Layout(BaseModel):
         return frozenset(chosen)
 
 
-def propose_layout(manifest: Manifest, library: Path, holders: int, replicas: int = 2) -> Layout:
+def propose_layout(
+    manifest: Manifest, library: Path, holders: int, replicas: int = 2, deadline_s: float = 5.0
+) -> Layout:
     """A layout balanced by rows: whole groups where they fit, a group larger than a holder's share split into
     parts (no more than its shards), pieces given largest first to the holder with the fewest rows."""
     if holders < 1:
@@ -142,7 +161,7 @@ def propose_layout(manifest: Manifest, library: Path, holders: int, replicas: in
         load[least] += size
     lightest = min(range(holders), key=lambda h: (load[h], h))
     specs = [
-        HolderSpec(name=f"holder-{h}", pieces=assigned[h], others=h == lightest, replicas=replicas)
+        {"name": f"holder-{h}", "pieces": assigned[h], "others": h == lightest, "replicas": replicas}
         for h in range(holders)
     ]
-    return Layout(library=Path(library).resolve(), holders=specs)
+    return Layout.checked({"library": library, "holders": specs, "deadline_s": deadline_s})

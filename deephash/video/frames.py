@@ -26,6 +26,9 @@ from deephash.video.seeking import frames_at_keyframes, frames_by_decoding, fram
 SAMPLER_VERSION = 2  # changes whenever the same video would give other frames (caches of features key on it)
 DEFAULT_NUM_FRAMES = 5
 DEFAULT_FRAME_SIZE = 224
+# the exact sampler reads where the keyframes are (a demux pass, a few ms) to decode on through a group of
+# pictures instead of seeking back for each target; longer inputs are sought per target, as reading them costs more
+DECODE_ON_UP_TO_S = 180.0
 SAMPLERS = ("exact", "keyframes")  # seeking.py: the frame on screen at each target, or the nearest keyframe
 
 
@@ -135,7 +138,7 @@ def _sample(source: VideoSource, spec: FrameSpec, limits: VideoLimits) -> Sample
         deadline = started + limits.decode_timeout_s
         frames = None
         if duration > 0 and spec.sampler == "exact":
-            frames = frames_by_seeking(container, stream, targets, deadline)
+            frames = frames_by_seeking(container, stream, targets, deadline, decode_on=duration <= DECODE_ON_UP_TO_S)
         elif duration > 0:  # a keyframe serves a target inside the target's own slice of the video
             frames = frames_at_keyframes(container, stream, targets, deadline, within_s=duration / (2 * spec.count))
         if frames is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import av
 import av.error
@@ -29,19 +30,19 @@ class _Unseekable(Exception):
     """A seek failed: the caller decodes the stream from its start instead."""
 
 
-def frames_by_seeking(container, stream, targets: list[float], deadline: float) -> list | None:
+def frames_by_seeking(container, stream, targets: list[float], deadline: float, decode_on: bool) -> list | None:
     """The frame on screen at each target; None when the stream cannot be sought (caller falls back to decoding).
 
-    Each target is sought, unless the keyframe it would seek to lies behind the frames already decoded: then
-    decoding goes on from there, so a group of pictures that holds several targets (a short clip with one
-    keyframe) is decoded once, not once per target. Either way the frames are the same.
+    Each target is sought, unless ``decode_on`` and the keyframe the seek would land on lies behind the frames
+    already decoded: then decoding goes on from there, so a group of pictures that holds several targets (a short
+    clip with one keyframe) is decoded once, not once per target. Either way the frames are the same.
     """
-    keyframes = _keyframe_times(container, stream, deadline)
+    keyframes = _KeyframeIndex.read(container, stream, deadline) if decode_on else _KeyframeIndex([], -1.0)
     chosen: list = []
     reader: _ForwardReader | None = None
     for target in targets:
-        before = [moment for moment in keyframes if moment <= target + 1e-9]
-        if reader is None or not before or before[-1] > reader.position:
+        landing = keyframes.landing(target)
+        if reader is None or landing is None or landing > reader.position:
             try:
                 reader = _ForwardReader.after_seek(container, stream, target, deadline)
             except _Unseekable:
@@ -55,6 +56,36 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float) 
             best = chosen[-1]  # the same frame again: count it once
         chosen.append(best)
     return chosen
+
+
+@dataclass(frozen=True)
+class _KeyframeIndex:
+    """Each keyframe's earliest and latest timestamp (decoding and presentation time), read by demuxing alone."""
+
+    windows: list[tuple[float, float]]
+    until: float  # keyframes after this time were not read (a stream that failed part-way)
+
+    @classmethod
+    def read(cls, container, stream, deadline: float) -> _KeyframeIndex:
+        start, windows, until = _start_time(stream), [], float("inf")
+        try:
+            for packet in container.demux(stream):
+                if time.monotonic() > deadline:
+                    raise DecodeTimeout("reading the video exceeded the time limit")
+                stamps = [float(t * stream.time_base) - start for t in (packet.pts, packet.dts) if t is not None]
+                if packet.is_keyframe and stamps:
+                    windows.append((min(stamps), max(stamps)))
+        except av.error.FFmpegError:
+            until = windows[-1][0] if windows else -1.0
+        return cls(sorted(windows), until)
+
+    def landing(self, target: float) -> float | None:
+        """Where a seek for ``target`` lands: the presentation time of the last keyframe at or before it, when
+        every demuxer lands there (seeking by decoding or by presentation time); None when that is not sure."""
+        if target > self.until or any(low <= target + 1e-9 < high for low, high in self.windows):
+            return None
+        before = [high for _, high in self.windows if high <= target + 1e-9]
+        return before[-1] if before else None
 
 
 class _ForwardReader:
@@ -96,21 +127,6 @@ def _frame_on_screen(container, stream, target: float, deadline: float) -> av.Vi
     return _ForwardReader.after_seek(container, stream, target, deadline).frame_on_screen(target)
 
 
-def _keyframe_times(container, stream, deadline: float) -> list[float]:
-    """Times of the stream's keyframes, read by demuxing alone (no picture decoded). They only decide where
-    seeking saves decoding, so a stream that fails part-way gives the keyframes before the failure."""
-    start, times = _start_time(stream), []
-    try:
-        for packet in container.demux(stream):
-            if time.monotonic() > deadline:
-                raise DecodeTimeout("reading the video exceeded the time limit")
-            if packet.is_keyframe and _timestamp(packet) is not None:
-                times.append(float(_timestamp(packet) * stream.time_base) - start)
-    except av.error.FFmpegError:
-        pass
-    return sorted(times)
-
-
 def frames_at_keyframes(container, stream, targets: list[float], deadline: float, within_s: float) -> list | None:
     """The keyframe nearest each target (the earlier one on a tie) when it lies within ``within_s`` of it,
     else the exact frame; the exact sampler's frames for a stream whose keyframes carry no timestamp; None
@@ -129,7 +145,7 @@ def frames_at_keyframes(container, stream, targets: list[float], deadline: float
                 around = _keyframes_around(container, stream, target, start, deadline)
             candidates = [keyframe for keyframe in around if keyframe is not None]
             if not candidates:
-                return frames_by_seeking(container, stream, targets, deadline)
+                return frames_by_seeking(container, stream, targets, deadline, decode_on=False)
             moment, packet = min(candidates, key=lambda keyframe: (abs(keyframe[0] - target), keyframe[0]))
             if abs(moment - target) > within_s + 1e-9:
                 frame = _frame_on_screen(container, stream, target, deadline)
