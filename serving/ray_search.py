@@ -88,10 +88,6 @@ class SearchRouter:
         self.others = next(index for index, spec in enumerate(self.layout.holders) if spec.others)
         self.code_bytes = Manifest.load(self.layout.library).code_bytes
 
-    def library(self) -> str:
-        """The library folder this application serves (the service checks it is the one it writes)."""
-        return str(self.layout.library)
-
     def _holders_for(self, wanted: set[int | None]) -> list[int]:
         if None in wanted:
             return list(range(len(self.holders)))
@@ -118,8 +114,9 @@ class SearchRouter:
         groups: list[int | None] | None = None,
         exclude: list[str | None] | None = None,
     ) -> dict:
-        """``{"hits": per query [(video_id, distance, l1, l2)], "missing_groups": [...]}``: the exact top-k, or,
-        where holders did not answer within the deadline, the groups whose shards were not scanned."""
+        """``{"hits": per query [(video_id, distance, l1, l2)], "missing_groups": [...], "library": folder}``:
+        the exact top-k, or, where holders did not answer within the deadline, the groups whose shards were not
+        scanned; and the library it comes from (a client checks it is the one it writes)."""
         queries = np.atleast_2d(np.asarray(queries))
         if queries.dtype != np.uint8 or queries.shape[1] != self.code_bytes:
             raise IncompatibleLibrary(f"queries must be uint8 codes of {self.code_bytes} bytes, not {queries.shape}")
