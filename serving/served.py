@@ -34,7 +34,8 @@ def activate_version(
     settings: ServiceSettings, name: str, force: bool, fixed_model: str | None
 ) -> tuple[Served, VersionInfo]:
     """Open version ``name``'s libraries, then make it the active one (refused as ``DataVersions.activate``
-    refuses; with the Ray search backend, also while the search application serves another library)."""
+    refuses). With the Ray search backend, deploy the search application of the new version's library first: a
+    search answered from another library is refused (409)."""
     versions = DataVersions(settings.data)
     info = versions.info(name)
     model_dir = Path(info.model_dir)
