@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deephash.cli.common import CommandError
 from deephash.index.layout import Layout
 
 DEFAULT_APP = "deephash-search"
@@ -30,7 +31,11 @@ def run(args) -> int:
     from serving.ray_search import deploy_search
 
     layout = Layout.load(args.layout)
-    ray.init(address=args.address, include_dashboard=False)
+    try:
+        ray.init(address=args.address, include_dashboard=False)
+    except ConnectionError as error:
+        hint = "start one with `ray start --head`"
+        raise CommandError(f"no Ray cluster at {args.address!r} ({error}); {hint}") from error
     deploy_search(layout, args.app)
     replicas = sum(spec.replicas for spec in layout.holders)
     print(f"{args.app}: {len(layout.holders)} holders, {replicas} replicas over {layout.library}; ready")
