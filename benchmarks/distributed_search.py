@@ -16,13 +16,13 @@ against its peer measured in the same run:
 from __future__ import annotations
 
 import argparse
-import statistics
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 from machine import cpu_description  # benchmarks/machine.py, beside this script
+from search import timed  # benchmarks/search.py: the median of repeated calls after a warm-up
 
 from deephash.index import Library
 from deephash.index.layout import propose_layout
@@ -48,17 +48,6 @@ def library_of(folder: Path, rows: int) -> Path:
             created.add_many(ids, codes, rng.integers(0, GROUPS, count), rng.integers(0, 9, count))
             print(f"  built {start + count:,} rows", flush=True)
     return path
-
-
-def latency(call, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up."""
-    call()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def throughput(call, clients: int, seconds: float) -> tuple[float, list[float], list[str]]:
@@ -105,8 +94,8 @@ def measure_holders(library: Path, holders: int, one, batch, pool, expected: dic
     from ray import serve
 
     handle = deploy(library, holders, 1)
-    one_s = latency(lambda: handle.search.remote(one, K).result(), 15)
-    batch_s = latency(lambda: handle.search.remote(batch, K).result(), 7)
+    one_s = timed(lambda: handle.search.remote(one, K).result(), 15)
+    batch_s = timed(lambda: handle.search.remote(batch, K).result(), 7)
     counter = iter(range(10**9))
 
     def ask(worker: int) -> str:
@@ -138,7 +127,7 @@ def main() -> None:
 
     local = Library.open(library)
     expected = {n: [h.video_id for h in local.search(pool[n], K)[0]] for n in range(len(pool))}
-    local_one, local_batch = latency(lambda: local.search(one, K), 15), latency(lambda: local.search(batch, K), 7)
+    local_one, local_batch = timed(lambda: local.search(one, K), 15), timed(lambda: local.search(batch, K), 7)
     local_qps, local_lat, _ = throughput(lambda w: local.search(pool[w % len(pool)], K), args.clients, args.seconds)
     print(f"{int(args.rows):,} codes, {GROUPS} groups; k={K}; {args.clients} client threads for the queries/s\n")
 

@@ -151,7 +151,8 @@ class SearchRouter:
         for members, batch, (found, failed) in zip(by_limits.values(), batches, results):
             for index, request, hits in zip(members, batch, found):
                 wanted = set(request.groups)
-                lacking = [self._groups_of(holder, wanted) for holder in failed if holder in self._holders_for(wanted)]
+                needed = failed.intersection(self._holders_for(wanted))
+                lacking = [self._groups_of(holder, wanted) for holder in needed]
                 answers[index] = {"hits": hits, "missing_groups": sorted(set().union(*lacking))}
         return answers
 
