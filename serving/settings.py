@@ -123,7 +123,7 @@ def configured_workers(service_name: str) -> int | str | None:
 
 def refuse_several_workers(service_name: str) -> None:
     """One worker holds the libraries' writer lock; a second could neither write nor see the first's rows in
-    its id map, so a service configured with more is refused before any worker is spawned."""
+    its snapshot, so a service configured with more is refused before any worker is spawned."""
     workers = configured_workers(service_name)
     if workers not in (None, 1):
         raise ModelError(

@@ -60,9 +60,9 @@ def reader(folder: Path, seconds: float) -> None:
             library.refresh()
             snapshots += 1
             for shard in library.shard_rows():
-                for code, key in zip(shard.codes, shard.keys):
+                for code, video in zip(shard.codes, shard.shard.video_ids(np.arange(len(shard.codes)))):
                     rows += 1
-                    if key == 0 or read_code(code) is None:
+                    if read_code(code) is None or read_code(code)[0] != int(video):
                         print(f"torn row in {shard.name}", flush=True)
                         sys.exit(1)
     print(f"ok {snapshots} snapshots {rows} rows", flush=True)

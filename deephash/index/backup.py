@@ -1,10 +1,10 @@
 """Backups of a library: a consistent copy at one generation, and restoring one.
 
-The copy is made from one snapshot: the manifest in memory, the acknowledged rows of each of its shards (an
-unacknowledged tail is left behind, tombstones of the last write are applied) and the id map through SQLite's
-online backup. The caller keeps writes out while it runs (``Library.backup``: the writer itself, pausing its own
-writes, or a reader while no writer exists). A backup is itself a library: it opens, verifies and searches
-like any other, and restoring it is copying it back the same way.
+The copy is made from one snapshot: the manifest in memory and the acknowledged rows of each of its shards
+with their ids (an unacknowledged tail is left behind, tombstones of the last write are applied). The caller
+keeps writes out while it runs (``Library.backup``: the writer itself, pausing its own writes, or a reader
+while no writer exists). A backup is itself a library: it opens, verifies and searches like any other, and
+restoring it is copying it back the same way.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import contextlib
 import fcntl
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from deephash.errors import LibraryError
-from deephash.index.idmap import IDS_FILE
 from deephash.index.shard import Shard, create_shard
 from deephash.index.storage import SHARD_DIR, Storage
 
@@ -52,22 +52,13 @@ def _copy_into(storage: Storage, partial: Path) -> int:
         copy = Shard(path, writable=True)
         try:
             count = entry.rows
-            copy.reserve(0, count)
-            copy.codes[:count], copy.keys[:count], copy.l2[:count] = (
-                source.codes[:count],
-                source.keys[:count],
-                source.l2[:count],
-            )
+            encoded = [video.encode() for video in source.video_ids(np.arange(count))]
+            copy.append(0, source.codes[:count], source.l2[:count], encoded)
             copy.deleted[:count] = storage.deleted(entry)  # the last write's tombstones included
             copy.flush()
         finally:
             copy.close()
         rows += count
-    target = sqlite3.connect(partial / IDS_FILE)
-    try:
-        storage.ids.copy_to(target)
-    finally:
-        target.close()
     replace(manifest, pending_tombstones=[]).save(partial)
     _fsync_tree(partial)
     return rows

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,9 @@ from tqdm import tqdm
 from deephash.errors import IncompatibleLibrary, LibraryBusy, LibraryError, StorageFailure, UnknownVideoId
 from deephash.index import maintenance, writes
 from deephash.index.backup import copy_library, no_writer_elsewhere
-from deephash.index.idmap import IdMap
 from deephash.index.manifest import MANIFEST_FILE, Manifest
 from deephash.index.reading import Hit, PlacedHit, search_storage
+from deephash.index.shard import Shard
 from deephash.index.storage import SHARD_DIR, Storage
 
 LOCK_FILE = "writer.lock"
@@ -43,13 +42,13 @@ class StoredCode:
 
 @dataclass(frozen=True)
 class ShardRows:
-    """The acknowledged rows of one shard in a snapshot (read-only views of the memory map)."""
+    """The acknowledged rows of one shard in a snapshot (read-only views of the memory map; ``shard`` names them)."""
 
     name: str
     group: int
     codes: np.ndarray
-    keys: np.ndarray
     deleted: np.ndarray
+    shard: Shard = field(repr=False)
 
 
 class Library:
@@ -82,10 +81,9 @@ class Library:
             raise LibraryError(f"a library already exists at {folder}")
         if code_bits % 64 or code_bits <= 0:
             raise LibraryError(f"code length must be a positive multiple of 64, got {code_bits}")
-        if not 0 < shard_capacity < 1 << 40:
+        if not 0 < shard_capacity < 1 << 31:
             raise LibraryError(f"shard capacity out of range: {shard_capacity}")
         (folder / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-        IdMap.create(folder)
         Manifest(code_bits=code_bits, model_version=model_version, shard_capacity=shard_capacity).save(folder)
         return cls(folder, writable=True)
 
@@ -155,7 +153,7 @@ class Library:
         return self.manifest.live_rows
 
     def get(self, video_id: str) -> StoredCode:
-        """Code and categories of a video id (a persisted map, not a scan)."""
+        """Code and categories of a video id (by the shards' id tables, not a scan)."""
         location = self._storage.location(video_id)
         if location is None:
             raise UnknownVideoId(f"no video {video_id!r} in the library")
@@ -168,14 +166,14 @@ class Library:
     def video_ids(self) -> Iterator[str]:
         """The id of every live row in this snapshot, shard by shard."""
         for rows in self.shard_rows():
-            yield from self._storage.ids.video_ids(rows.keys[rows.deleted == 0].tolist()).values()
+            yield from rows.shard.video_ids(np.flatnonzero(rows.deleted == 0))
 
     def shard_rows(self) -> Iterator[ShardRows]:
         """Every shard's acknowledged rows in this snapshot, tombstoned ones included (flagged)."""
         for entry in self.manifest.shards:
             shard = self._storage.shard(entry.name)
             rows = slice(0, entry.rows)
-            yield ShardRows(entry.name, entry.group, shard.codes[rows], shard.keys[rows], self._storage.deleted(entry))
+            yield ShardRows(entry.name, entry.group, shard.codes[rows], self._storage.deleted(entry), shard)
 
     def search(
         self,
@@ -215,7 +213,7 @@ class Library:
         return maintenance.stats(self._storage)
 
     def verify(self) -> list[str]:
-        """Problems found (empty = healthy): checksums, id map against shards, tombstone counts."""
+        """Problems found (empty = healthy): checksums, tombstone counts, each live id once and found by its id."""
         return maintenance.verify(self._storage)
 
     # ----------------------------------------------------------------------------------------- writing
@@ -233,7 +231,7 @@ class Library:
         try:
             self._storage.reload()
             self.recovery += writes.recover(self._storage)
-        except (OSError, sqlite3.Error, LibraryError) as error:  # the disk refuses the repair too (still full)
+        except (OSError, LibraryError) as error:  # the disk refuses the repair too (still full)
             self._unrecovered = error
             return False
         self._unrecovered = None
@@ -246,7 +244,7 @@ class Library:
         self._require_writer()
         try:
             yield
-        except (OSError, sqlite3.Error) as error:
+        except OSError as error:
             self._recover_in_place()
             raise StorageFailure(f"the disk refused a write to {self.folder}: {error}; nothing was stored") from error
 

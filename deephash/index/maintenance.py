@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from deephash.index.idmap import RowLocation
-from deephash.index.manifest import ShardEntry
+from deephash.index import shard_ids
+from deephash.index.manifest import MANIFEST_FILE, ShardEntry
 from deephash.index.storage import Storage
 
 
@@ -17,32 +17,24 @@ def compact(storage: Storage) -> dict:
     old = list(manifest.shards)
     kept = dropped = 0
     new_entries: list[ShardEntry] = []
-    locations: list[RowLocation] = []
     for group in sorted({entry.group for entry in old}):
         parts = [(entry, storage.shard(entry.name), storage.live_rows(entry)) for entry in old if entry.group == group]
         codes = np.concatenate([shard.codes[rows] for _, shard, rows in parts])
-        keys = np.concatenate([shard.keys[rows] for _, shard, rows in parts])
         l2 = np.concatenate([shard.l2[rows] for _, shard, rows in parts])
-        dropped += sum(entry.rows for entry, _, _ in parts) - len(keys)
-        kept += len(keys)
-        for start in range(0, len(keys), manifest.shard_capacity):
-            stop = min(len(keys), start + manifest.shard_capacity)
+        encoded = [video.encode() for _, shard, rows in parts for video in shard.video_ids(rows)]
+        dropped += sum(entry.rows for entry, _, _ in parts) - len(encoded)
+        kept += len(encoded)
+        start = 0
+        while start < len(encoded):
             entry = storage.new_shard(group)
             shard = storage.shard(entry.name)
-            count = stop - start
-            shard.reserve(0, count)
-            shard.codes[:count], shard.keys[:count] = codes[start:stop], keys[start:stop]
-            shard.l2[:count] = l2[start:stop]
+            stop = start + shard.rows_that_fit(0, encoded[start:])
+            shard.append(0, codes[start:stop], l2[start:stop], encoded[start:stop])
             shard.flush()
-            entry.rows, entry.checksum = count, list(shard.checksum(count))
+            entry.rows, entry.checksum = stop - start, list(shard.checksum(stop - start))
             new_entries.append(entry)
-            locations += [
-                RowLocation(int(key), entry.name, row, group, int(l2[start + row]))
-                for row, key in enumerate(keys[start:stop])
-            ]
-    generation = manifest.generation + 1
-    storage.ids.replace_rows(locations, generation)
-    manifest.shards, manifest.generation, manifest.pending_tombstones = new_entries, generation, []
+            start = stop
+    manifest.shards, manifest.generation, manifest.pending_tombstones = new_entries, manifest.generation + 1, []
     manifest.save(storage.folder)
     for entry in old:
         storage.forget_shard(entry.name)
@@ -50,9 +42,10 @@ def compact(storage: Storage) -> dict:
 
 
 def verify(storage: Storage) -> list[str]:
-    """Problems found (empty = healthy): checksums, id map against shards, tombstone counts."""
+    """Problems found (empty = healthy): checksums, tombstone counts, each live id once and found by its
+    shard's table."""
     problems = []
-    live: dict[int, tuple[str, int]] = {}
+    live: dict[str, str] = {}
     for entry in storage.manifest.shards:
         shard = storage.shard(entry.name)
         if list(shard.checksum(entry.rows)) != list(entry.checksum):
@@ -62,14 +55,17 @@ def verify(storage: Storage) -> list[str]:
             problems.append(f"shard {entry.name}: {int(deleted.sum())} tombstones, manifest says {entry.deleted}")
         if shard.group != entry.group:
             problems.append(f"shard {entry.name}: header group {shard.group}, manifest {entry.group}")
-        for row in np.flatnonzero(deleted == 0):
-            key = int(shard.keys[row])
-            if key in live:
-                problems.append(f"key {key} is live twice")
-            live[key] = (entry.name, int(row))
-    mapped = storage.ids.live_rows()
-    if mapped != live:
-        problems.append(f"id map has {len(mapped)} rows, shards {len(live)} live rows, and they differ")
+        rows = np.flatnonzero(deleted == 0)
+        ids = shard.video_ids(rows)
+        for video in ids:
+            if video in live:
+                problems.append(f"video {video!r} is live twice ({live[video]} and {entry.name})")
+            live[video] = entry.name
+        found = np.full(len(ids), -1, dtype=np.int64)
+        buffer, offsets = shard_ids.encode(ids)
+        shard.find(buffer, offsets, entry.rows, deleted, found)
+        if not np.array_equal(found, rows):
+            problems.append(f"shard {entry.name}: {int((found != rows).sum())} live rows not found by their id")
     return problems
 
 
@@ -87,5 +83,5 @@ def stats(storage: Storage) -> dict:
         "code_bits": manifest.code_bits,
         "model_version": manifest.model_version,
         "generation": manifest.generation,
-        "bytes_on_disk": shard_bytes + storage.ids.size_bytes(),
+        "bytes_on_disk": shard_bytes + (storage.folder / MANIFEST_FILE).stat().st_size,
     }

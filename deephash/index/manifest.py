@@ -14,7 +14,7 @@ from pathlib import Path
 from deephash.errors import LibraryError
 
 MANIFEST_FILE = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: video ids in the shards (format 1 kept them in ids.sqlite)
 
 
 @dataclass
@@ -23,7 +23,7 @@ class ShardEntry:
     group: int
     rows: int = 0
     deleted: int = 0
-    checksum: list[int] = field(default_factory=lambda: [0, 0, 0])
+    checksum: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
 
 @dataclass
@@ -73,6 +73,10 @@ class Manifest:
             data = json.loads(path.read_text())
         except ValueError as error:
             raise LibraryError(f"{path} is not valid JSON: {error}") from error
+        if data.get("format") == 1:
+            raise LibraryError(
+                f"{folder} is a library of format 1: copy it into format {FORMAT} with `deephash index upgrade`"
+            )
         if data.get("format") != FORMAT:
             raise LibraryError(f"{path}: library format {data.get('format')}, this deephash reads {FORMAT}")
         data["shards"] = [ShardEntry(**entry) for entry in data["shards"]]

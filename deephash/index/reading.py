@@ -79,12 +79,11 @@ def search_storage(
 
 
 def _hits(storage: Storage, found: list[tuple[int, int, int]]) -> list[PlacedHit]:
-    shards = [storage.shard(storage.manifest.shards[index].name) for _, index, _ in found]
-    keys = [int(shard.keys[row]) for shard, (_, _, row) in zip(shards, found)]
-    names = storage.ids.video_ids(keys)
-    return [
-        PlacedHit(
-            distance, index, row, Hit(names[key], distance, storage.manifest.shards[index].group, int(shard.l2[row]))
+    placed = []
+    for distance, index, row in found:
+        entry = storage.manifest.shards[index]
+        shard = storage.shard(entry.name)
+        placed.append(
+            PlacedHit(distance, index, row, Hit(shard.video_id(row), distance, entry.group, int(shard.l2[row])))
         )
-        for key, shard, (distance, index, row) in zip(keys, shards, found)
-    ]
+    return placed

@@ -2,14 +2,20 @@
 
 Layout (little-endian, each column a contiguous region so a scan reads only what it needs)::
 
-    [0, 4096)                 header: JSON {"magic", "format", "code_bytes", "capacity", "group"}, NUL-padded
-    codes   uint8 [C, L/8]    packed codes
-    keys    int64 [C]         internal video keys (0 = never written)
-    l2      int16 [C]         global L2 category
-    deleted uint8 [C]         1 = tombstone
+    [0, 4096)                  header: JSON {"magic", "format", "code_bytes", "capacity", "group"}, NUL-padded
+    codes     uint8 [C, L/8]   packed codes
+    l2        int16 [C]        global L2 category
+    deleted   uint8 [C]        1 = tombstone
+    id_sizes  uint8 [C]        UTF-8 length of the row's video id, minus one
+    id_blocks int64 [C/64]     where the ids of each block of 64 rows start in ``id_text``
+    id_text   uint8 [C * 48]   the video ids, back to back (the shard is full when either runs out)
 
-How many rows are acknowledged is not in the shard but in the library's manifest: rows past that count are
-an unacknowledged (possibly torn) tail that the next append overwrites.
+The ids live beside their rows, so a row names its video without a separate map (about 22 bytes per row for
+ids of 20 characters, against 80 in SQLite). Finding a row by its id uses a hash table built in memory from
+these columns at the first lookup and extended as rows are acknowledged (``shard_ids.IdTable``): it is
+derived data, so nothing about it has to survive a crash. How many rows are acknowledged is not in the shard
+but in the library's manifest: rows past that count and their ids are an unacknowledged (possibly torn) tail
+that recovery clears and the next append overwrites.
 """
 
 from __future__ import annotations
@@ -26,11 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from deephash.errors import LibraryError
+from deephash.index import shard_ids
+from deephash.index.idmap import MAX_ID_BYTES
 
 MAGIC = "deephash-shard"
-FORMAT = 1
+FORMAT = 2
 HEADER_BYTES = 4096
+TEXT_BYTES_PER_ROW = 48  # room for the ids: a shard of C rows holds C ids of 48 bytes on average
 _CHUNK_BYTES = 1 << 23  # a multiple of every column's width
+_COLUMNS = ("codes", "l2", "deleted", "id_sizes", "id_blocks", "id_text")
 
 
 @dataclass(frozen=True)
@@ -39,13 +49,27 @@ class ShardLayout:
     capacity: int
 
     @property
+    def widths(self) -> dict[str, int]:
+        """Bytes per entry of each column."""
+        return {"codes": self.code_bytes, "l2": 2, "deleted": 1, "id_sizes": 1, "id_blocks": 8, "id_text": 1}
+
+    @property
+    def entries(self) -> dict[str, int]:
+        """Entries of each column."""
+        blocks = -(-self.capacity // shard_ids.BLOCK_ROWS)
+        text = max(self.capacity * TEXT_BYTES_PER_ROW, MAX_ID_BYTES)  # a shard of one row takes any id
+        return {"codes": self.capacity, "l2": self.capacity, "deleted": self.capacity, "id_sizes": self.capacity,
+                "id_blocks": blocks, "id_text": text}  # fmt: skip
+
+    @property
     def offsets(self) -> dict[str, int]:
-        codes = HEADER_BYTES
-        keys = codes + self.capacity * self.code_bytes
-        keys += -keys % 8
-        l2 = keys + self.capacity * 8
-        deleted = l2 + self.capacity * 2
-        return {"codes": codes, "keys": keys, "l2": l2, "deleted": deleted, "end": deleted + self.capacity}
+        offsets, position = {}, HEADER_BYTES
+        for column in _COLUMNS:
+            position += -position % 8
+            offsets[column] = position
+            position += self.entries[column] * self.widths[column]
+        offsets["end"] = position
+        return offsets
 
     @property
     def file_bytes(self) -> int:
@@ -67,14 +91,14 @@ def create_shard(path: Path, code_bytes: int, capacity: int, group: int) -> None
     os.replace(temporary, path)
 
 
-def read_header(path: Path) -> dict:
+def read_header(path: Path, expected_format: int = FORMAT) -> dict:
     try:
         with path.open("rb") as handle:
             header = json.loads(handle.read(HEADER_BYTES).rstrip(b"\0"))
     except (OSError, ValueError) as error:
         raise LibraryError(f"cannot read shard {path}: {error}") from error
-    if header.get("magic") != MAGIC or header.get("format") != FORMAT:
-        raise LibraryError(f"{path} is not a deephash shard of format {FORMAT}")
+    if header.get("magic") != MAGIC or header.get("format") != expected_format:
+        raise LibraryError(f"{path} is not a deephash shard of format {expected_format}")
     return header
 
 
@@ -95,61 +119,123 @@ class Shard:
         if not writable:
             buffer = buffer.view()
             buffer.flags.writeable = False
-        offsets, capacity = self.layout.offsets, self.layout.capacity
-        self.codes = buffer[offsets["codes"] : offsets["keys"]][: capacity * self.layout.code_bytes]
-        self.codes = self.codes.reshape(capacity, self.layout.code_bytes)
-        self.keys = buffer[offsets["keys"] : offsets["l2"]].view(np.int64)
-        self.l2 = buffer[offsets["l2"] : offsets["deleted"]].view(np.int16)
-        self.deleted = buffer[offsets["deleted"] : offsets["end"]]
+        offsets, widths, entries = self.layout.offsets, self.layout.widths, self.layout.entries
+        views = {}
+        for column in _COLUMNS:
+            raw = buffer[offsets[column] : offsets[column] + entries[column] * widths[column]]
+            views[column] = raw.view({2: np.int16, 8: np.int64}.get(widths[column], np.uint8))
+        self.codes = views["codes"].view(np.uint8).reshape(self.capacity, self.layout.code_bytes)
+        self.l2, self.deleted = views["l2"], views["deleted"]
+        self.id_sizes, self.id_blocks, self.id_text = views["id_sizes"], views["id_blocks"], views["id_text"]
+        self._table = shard_ids.IdTable()
 
     @property
     def capacity(self) -> int:
         return self.layout.capacity
 
-    def reserve(self, start: int, stop: int) -> None:
-        """Allocate disk space for rows [start, stop) of every column before they are written.
+    def text_end(self, rows: int) -> int:
+        """Where the ids of the first ``rows`` rows end in ``id_text``."""
+        return int(shard_ids.text_start(self.id_sizes, self.id_blocks, rows))
 
-        A shard file is sparse until written, and writing through a memory map into a page the file system
-        cannot allocate kills the process (SIGBUS) instead of failing. Allocating first turns a full disk into
-        an ``OSError`` (ENOSPC) that the write path can undo.
-        """
-        offsets, widths = self.layout.offsets, (self.layout.code_bytes, 8, 2, 1)
-        for column, width in zip(("codes", "keys", "l2", "deleted"), widths):
-            os.posix_fallocate(self._file.fileno(), offsets[column] + start * width, (stop - start) * width)
+    def rows_that_fit(self, rows: int, encoded: list[bytes]) -> int:
+        """How many of ``encoded`` (ids, in order) fit after ``rows`` rows, by rows and by id text."""
+        room = min(len(encoded), self.capacity - rows)
+        text_left = len(self.id_text) - self.text_end(rows)
+        sizes = np.cumsum([len(value) for value in encoded[:room]])
+        return int(np.searchsorted(sizes, text_left, side="right"))
 
-    def clear_tail(self, rows: int) -> int:
-        """Zero every column past ``rows`` (an unacknowledged, possibly torn tail); returns how many keys past
-        ``rows`` were set. Works on the file's data extents with pread/pwrite, never through the map: touching
-        an unallocated page through a map on a full disk kills the process, and the holes hold zeros anyway.
+    def append(self, start: int, codes: np.ndarray, l2: np.ndarray, encoded: list[bytes]) -> None:
+        """Write rows ``[start, start + n)`` past the acknowledged ones: codes, categories and ids.
+
+        Disk space is allocated first (:meth:`_reserve`), so a full disk fails here with ``OSError`` and not
+        later, inside the memory map, with SIGBUS.
         """
-        descriptor, offsets, found = self._file.fileno(), self.layout.offsets, 0
-        columns = (("codes", "keys", self.layout.code_bytes), ("keys", "l2", 8), ("l2", "deleted", 2))
-        for column, following, width in (*columns, ("deleted", "end", 1)):
-            start, stop = offsets[column] + rows * width, offsets[following]
-            for extent_start, extent_stop in _data_extents(descriptor, start, stop):
-                for chunk in range(extent_start, extent_stop, _CHUNK_BYTES):
-                    data = os.pread(descriptor, min(_CHUNK_BYTES, extent_stop - chunk), chunk)
-                    if column == "keys":
-                        found += int(np.count_nonzero(np.frombuffer(data, dtype=np.int64)))
-                    if any(data):
-                        os.pwrite(descriptor, bytes(len(data)), chunk)
-        return found
+        stop = start + len(codes)
+        text_begin = self.text_end(start)
+        text = b"".join(encoded)
+        self._reserve(start, stop, text_begin, text_begin + len(text))
+        self.codes[start:stop], self.l2[start:stop], self.deleted[start:stop] = codes, l2, 0
+        shard_ids.write_ids(self.id_sizes, self.id_blocks, self.id_text, start, encoded, text_begin, text)
+
+    def index(self, rows: int) -> None:
+        """Make the id table cover the first ``rows`` rows (built at the first lookup, then extended)."""
+        self._table.extend(self.id_sizes, self.id_blocks, self.id_text, rows)
+
+    def indexed(self, rows: int) -> bool:
+        return self._table.indexed >= rows
+
+    def find(self, buffer: np.ndarray, offsets: np.ndarray, rows: int, deleted: np.ndarray, found: np.ndarray) -> None:
+        """Fill ``found`` (-1 = not yet found) with the live row among the first ``rows`` of each id of
+        ``buffer``/``offsets`` (``shard_ids.encode``); ``deleted``: the tombstones of those rows."""
+        self.index(rows)
+        self._table.lookup(self.id_sizes, self.id_blocks, self.id_text, rows, deleted, buffer, offsets, found)
+
+    def video_id(self, row: int) -> str:
+        begin = int(shard_ids.text_start(self.id_sizes, self.id_blocks, row))
+        return bytes(self.id_text[begin : begin + int(self.id_sizes[row]) + 1]).decode()
+
+    def video_ids(self, rows: np.ndarray) -> list[str]:
+        """The ids of ``rows`` (any order), reading the text once."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return []
+        sizes = self.id_sizes[: int(rows.max()) + 1].astype(np.int64) + 1
+        ends = np.cumsum(sizes)
+        text = self.id_text[: int(ends[-1])].tobytes()
+        return [text[end - size : end].decode() for end, size in zip(ends[rows].tolist(), sizes[rows].tolist())]
+
+    def _reserve(self, start: int, stop: int, text_begin: int, text_end: int) -> None:
+        """Allocate disk space for what an append writes: shard files are sparse until written, and writing
+        through a memory map into a page the file system cannot allocate kills the process (SIGBUS)."""
+        offsets, widths, descriptor = self.layout.offsets, self.layout.widths, self._file.fileno()
+        spans = {column: (start, stop) for column in ("codes", "l2", "deleted", "id_sizes")}
+        spans["id_blocks"] = (start // shard_ids.BLOCK_ROWS, (stop - 1) // shard_ids.BLOCK_ROWS + 1)
+        spans["id_text"] = (text_begin, text_end)
+        for column, (first, last) in spans.items():
+            if last > first:
+                os.posix_fallocate(
+                    descriptor, offsets[column] + first * widths[column], (last - first) * widths[column]
+                )
+
+    def clear_tail(self, rows: int) -> bool:
+        """Clear what lies past ``rows`` (an unacknowledged, possibly torn tail); True when anything was there.
+
+        Columns are cleared on the file's data extents with pread/pwrite, never through the map: touching an
+        unallocated page through a map on a full disk kills the process, and the holes hold zeros anyway.
+        """
+        offsets, widths, entries = self.layout.offsets, self.layout.widths, self.layout.entries
+        firsts = {"id_blocks": -(-rows // shard_ids.BLOCK_ROWS), "id_text": self.text_end(rows)}
+        written = False
+        for column in _COLUMNS:
+            begin = offsets[column] + firsts.get(column, rows) * widths[column]
+            written |= self._zero(begin, offsets[column] + entries[column] * widths[column])
+        return written
+
+    def _zero(self, start: int, stop: int) -> bool:
+        """Zero the bytes [start, stop) of the file that hold data; True when any was not zero."""
+        descriptor, changed = self._file.fileno(), False
+        for extent_start, extent_stop in _data_extents(descriptor, start, stop):
+            for chunk in range(extent_start, extent_stop, _CHUNK_BYTES):
+                data = os.pread(descriptor, min(_CHUNK_BYTES, extent_stop - chunk), chunk)
+                if any(data):
+                    os.pwrite(descriptor, bytes(len(data)), chunk)
+                    changed = True
+        return changed
 
     def flush(self) -> None:
         """Make written rows durable (msync + fsync)."""
         self._map.flush()
         os.fsync(self._file.fileno())
 
-    def checksum(self, rows: int, start: int = 0, previous: tuple[int, ...] = (0, 0, 0)) -> tuple[int, ...]:
-        """CRC-32 of each column (codes, keys, L2) over rows [start, rows), continuing ``previous``.
+    def checksum(self, rows: int, start: int = 0, previous: tuple[int, ...] = (0, 0, 0, 0)) -> tuple[int, ...]:
+        """CRC-32 of codes, L2, id sizes and id text over rows [start, rows), continuing ``previous``.
 
         Per column, so appending rows extends the checksums without rereading the shard. Tombstones are not
         covered: they change after a row is acknowledged.
         """
-        return tuple(
-            zlib.crc32(np.ascontiguousarray(column[start:rows]).tobytes(), crc)
-            for column, crc in zip((self.codes, self.keys, self.l2), previous)
-        )
+        text = self.id_text[self.text_end(start) : self.text_end(rows)]
+        columns = (self.codes[start:rows], self.l2[start:rows], self.id_sizes[start:rows], text)
+        return tuple(zlib.crc32(np.ascontiguousarray(column).tobytes(), crc) for column, crc in zip(columns, previous))
 
     def close(self) -> None:
         # numpy views keep the buffer exported; mmap refuses to close then, and the GC frees it later

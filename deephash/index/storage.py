@@ -1,13 +1,17 @@
-"""The files of one library as one process sees them: its manifest snapshot, the id map and the
-memory-mapped shards. The read path, the write path and maintenance all work on this one object."""
+"""The files of one library as one process sees them: its manifest snapshot and its memory-mapped shards
+(which hold the video ids too). The read path, the write path and maintenance all work on this one object."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from deephash.index.idmap import IdMap, RowLocation
+from deephash.index import shard_ids
+from deephash.index.idmap import RowLocation
 from deephash.index.manifest import Manifest, ShardEntry
 from deephash.index.shard import Shard, create_shard
 
@@ -18,7 +22,6 @@ class Storage:
     def __init__(self, folder: Path, writable: bool) -> None:
         self.folder = Path(folder)
         self.writable = writable
-        self.ids = IdMap(self.folder)
         self.manifest = Manifest.load(self.folder)
         self._shards: dict[str, Shard] = {}
 
@@ -26,7 +29,6 @@ class Storage:
         for shard in self._shards.values():
             shard.close()
         self._shards.clear()
-        self.ids.close()
 
     def reload(self) -> None:
         """Forget what this process holds in memory (shard maps, the manifest) and read it again from disk,
@@ -82,21 +84,32 @@ class Storage:
 
     def location(self, video_id: str) -> RowLocation | None:
         """The live row of ``video_id`` in this snapshot (None when absent or committed after it)."""
-        found = self.ids.locate(video_id)
-        if found is None:
-            return None
-        entry = self.entry(found.shard)
-        if entry is None or found.row >= entry.rows:
-            return None
-        return found
+        return self.locate_many([video_id]).get(video_id)
 
-    def locations_from_shards(self) -> list[RowLocation]:
-        """Every live row, read from the shards themselves (the truth the id map is rebuilt from)."""
-        rows = []
-        for entry in self.manifest.shards:
+    def _index_shards(self) -> None:
+        """Bring every shard's id table up to this snapshot, several at once (the first lookup builds them all)."""
+        pending = [(self.shard(e.name), e.rows) for e in self.manifest.shards if not self.shard(e.name).indexed(e.rows)]
+        if len(pending) > 1:
+            with ThreadPoolExecutor(min(len(pending), os.cpu_count() or 1)) as pool:
+                list(pool.map(lambda item: item[0].index(item[1]), pending))
+
+    def locate_many(self, video_ids: Sequence[str]) -> dict[str, RowLocation]:
+        """video id → its live row in this snapshot, for the ids that have one."""
+        self._index_shards()
+        buffer, offsets = shard_ids.encode(list(video_ids))
+        found = np.full(len(video_ids), -1, dtype=np.int64)
+        where = np.full(len(video_ids), -1, dtype=np.int64)
+        for index, entry in enumerate(self.manifest.shards):
+            if entry.rows == entry.deleted:
+                continue
             shard = self.shard(entry.name)
-            rows += [
-                RowLocation(int(shard.keys[row]), entry.name, int(row), entry.group, int(shard.l2[row]))
-                for row in self.live_rows(entry)
-            ]
-        return rows
+            shard.find(buffer, offsets, entry.rows, self.deleted(entry), found)
+            where[(found >= 0) & (where < 0)] = index
+            if (where >= 0).all():
+                break
+        located = {}
+        for position in np.flatnonzero(where >= 0):
+            entry, row = self.manifest.shards[where[position]], int(found[position])
+            l2 = int(self.shard(entry.name).l2[row])
+            located[video_ids[position]] = RowLocation(entry.name, row, entry.group, l2)
+        return located
