@@ -14,6 +14,8 @@ from deephash.codes import from_hex
 from deephash.errors import LibraryError
 from deephash.index import Library
 from deephash.index.library import DEFAULT_SHARD_CAPACITY
+from deephash.index.manifest import FORMAT
+from deephash.index.upgrade import upgrade_library
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE
 from deephash.search_options import add_search_arguments, search_options_from_args
@@ -22,10 +24,11 @@ from deephash.search_options import add_search_arguments, search_options_from_ar
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "index",
-        help="code libraries: create, add, import, search, remove, compact, stats, verify, backup, restore; "
+        help="code libraries: create, add, import, search, remove, compact, stats, verify, backup, restore, "
+        "upgrade; "
         "the versions of a data folder: versions, activate, rollback; layout (shard holders on Ray)",
-        description="A library is a folder of memory-mapped shards grouped by L1 category, with a manifest "
-        "and an id map. One writer at a time; any number of readers.",
+        description="A library is a folder of memory-mapped shards grouped by L1 category (codes, categories "
+        "and video ids) and a manifest. One writer at a time; any number of readers.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -76,7 +79,11 @@ def add_parser(subparsers) -> None:
     for name, run, text in (
         ("compact", run_compact, "rewrite shards without tombstones"),
         ("stats", run_stats, "rows, shards, groups, model version, bytes"),
-        ("verify", run_verify, f"check checksums and the id map; exit {LibraryError.exit_code} on problems"),
+        (
+            "verify",
+            run_verify,
+            f"check checksums, tombstones and that each live id is found once; exit {LibraryError.exit_code} if not",
+        ),
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("library", type=Path)
@@ -85,7 +92,7 @@ def add_parser(subparsers) -> None:
     backup = actions.add_parser(
         "backup",
         help="a consistent, verified copy of a library in a new folder",
-        description="Copy the library's acknowledged rows and id map at one generation into OUT (a new folder), "
+        description="Copy the library's acknowledged rows with their ids at one generation into OUT (a new folder), "
         "then verify the copy. No writer may start meanwhile; a library a running service writes to is backed "
         "up through the service (POST /backup with an admin token).",
     )
@@ -100,6 +107,17 @@ def add_parser(subparsers) -> None:
     restore.add_argument("backup", type=Path)
     restore.add_argument("library", type=Path, help="new folder for the restored library")
     restore.set_defaults(run=run_restore)
+
+    upgrade = actions.add_parser(
+        "upgrade",
+        help="copy a library of format 1 (ids in ids.sqlite) into the current format",
+        description="Copy the live rows of a format 1 library (video ids in ids.sqlite) into a new library of "
+        "the current format (ids in the shards, ~41 instead of ~110 bytes per video), then verify it. The old "
+        "folder is only read; a service serves the new one once it is pointed at it.",
+    )
+    upgrade.add_argument("old", type=Path, help="the format 1 library")
+    upgrade.add_argument("new", type=Path, help="new folder for the upgraded library")
+    upgrade.set_defaults(run=run_upgrade)
     versions_cmd.add_actions(actions)
     layout_cmd.add_actions(actions)
 
@@ -225,6 +243,12 @@ def run_restore(args) -> int:
     with _open(args.backup) as backup:
         copied = backup.backup(args.library)
     print(f"restored {copied['rows']} rows of generation {copied['generation']} to {args.library}; verified")
+    return 0
+
+
+def run_upgrade(args) -> int:
+    copied = upgrade_library(args.old, args.new)
+    print(f"copied {copied['rows']} live rows of {args.old} into {args.new} (format {FORMAT}); verified")
     return 0
 
 
