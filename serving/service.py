@@ -73,7 +73,7 @@ class DeepHashService:
             self.catalog_error = error
             self._serve(Served(Catalog(SETTINGS.model, None, SETTINGS.video_limits), SETTINGS.model, None))
         self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
-        self.lock = asyncio.Lock()  # the libraries' SQLite connection is used by one thread at a time
+        self.lock = asyncio.Lock()  # a Library object (snapshot, shard maps, id tables) serves one thread at a time
         SETTINGS.check_access_control()
         self.access = Access(TOKENS if SETTINGS.auth == "tokens" else None, self.audit)
         if self.access.tokens is None:

@@ -3,7 +3,8 @@
 Concurrency model: one writer (enforced by an exclusive ``flock`` on ``writer.lock``), any number of
 readers, in any processes. A reader works on the snapshot of the manifest it opened: rows appended later
 lie past the row counts it knows and are invisible to it; a tombstone written later may or may not be seen.
-``refresh()`` moves a reader to the newest snapshot. The search is in ``reading.py``, the write protocol and
+``refresh()`` moves a reader to the newest snapshot. One ``Library`` object serves one thread at a time (its
+snapshot, maps and id tables take no lock). The search is in ``reading.py``, the write protocol and
 recovery in ``writes.py``, compaction and the consistency check in ``maintenance.py``, backups in ``backup.py``;
 ``docs/architecture.md`` draws the whole. A write the disk refuses is undone (:class:`StorageFailure`).
 """
