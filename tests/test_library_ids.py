@@ -135,3 +135,14 @@ def test_a_format1_library_is_upgraded_with_exactly_its_live_rows(tmp_path, caps
             assert np.array_equal(stored.code, code) and (stored.l1, stored.l2) == (l1, l2)
     assert main(["index", "upgrade", str(tmp_path / "old"), str(tmp_path / "new")]) == LibraryError.exit_code
     assert "exists already" in capsys.readouterr().err
+
+
+def test_an_upgrade_refuses_ids_format2_cannot_store_and_writes_nothing(tmp_path, capsys):
+    write_format1_library(tmp_path / "old")
+    with sqlite3.connect(tmp_path / "old" / "ids.sqlite") as ids:
+        ids.execute("UPDATE keys SET video_id = ? WHERE video_id = 'video-0-1'", ("y" * 300,))
+        ids.execute("UPDATE keys SET video_id = ? WHERE video_id = 'video-2-3'", ("tab\there",))  # tombstoned
+    assert main(["index", "upgrade", str(tmp_path / "old"), str(tmp_path / "new")]) == LibraryError.exit_code
+    error = capsys.readouterr().err
+    assert "1 video ids that format 2 cannot store" in error and "yyyy" in error
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new.partial").exists()

@@ -52,8 +52,7 @@ def _copy_into(storage: Storage, partial: Path) -> int:
         copy = Shard(path, writable=True)
         try:
             count = entry.rows
-            encoded = [video.encode() for video in source.video_ids(np.arange(count))]
-            copy.append(0, source.codes[:count], source.l2[:count], encoded)
+            copy.append(0, source.codes[:count], source.l2[:count], source.ids_of(np.arange(count)))
             copy.deleted[:count] = storage.deleted(entry)  # the last write's tombstones included
             copy.flush()
         finally:

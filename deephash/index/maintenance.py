@@ -6,39 +6,42 @@ from collections import Counter
 
 import numpy as np
 
-from deephash.index import shard_ids
 from deephash.index.manifest import MANIFEST_FILE, ShardEntry
+from deephash.index.shard_ids import PackedIds
 from deephash.index.storage import Storage
 
 
 def compact(storage: Storage) -> dict:
-    """Rewrite every group's shards without tombstones; returns rows kept and dropped and the shard count."""
+    """Rewrite every group's shards without tombstones; returns rows kept and dropped and the shard count.
+
+    Shard by shard: the live rows of each old shard are appended to the group's newest new shard, so memory
+    holds one old shard's live rows at a time, whatever the group's size."""
     manifest = storage.manifest
     old = list(manifest.shards)
-    kept = dropped = 0
     new_entries: list[ShardEntry] = []
-    for group in sorted({entry.group for entry in old}):
-        parts = [(entry, storage.shard(entry.name), storage.live_rows(entry)) for entry in old if entry.group == group]
-        codes = np.concatenate([shard.codes[rows] for _, shard, rows in parts])
-        l2 = np.concatenate([shard.l2[rows] for _, shard, rows in parts])
-        encoded = [video.encode() for _, shard, rows in parts for video in shard.video_ids(rows)]
-        dropped += sum(entry.rows for entry, _, _ in parts) - len(encoded)
-        kept += len(encoded)
-        start = 0
-        while start < len(encoded):
-            entry = storage.new_shard(group)
-            shard = storage.shard(entry.name)
-            stop = start + shard.rows_that_fit(0, encoded[start:])
-            shard.append(0, codes[start:stop], l2[start:stop], encoded[start:stop])
-            shard.flush()
-            entry.rows, entry.checksum = stop - start, list(shard.checksum(stop - start))
-            new_entries.append(entry)
-            start = stop
+    for entry in sorted(old, key=lambda entry: entry.group):  # stable: a group's rows keep their order
+        shard, rows = storage.shard(entry.name), storage.live_rows(entry)
+        codes, l2, ids = shard.codes[rows], shard.l2[rows], shard.ids_of(rows)
+        done = 0
+        while done < len(rows):
+            target = new_entries[-1] if new_entries and new_entries[-1].group == entry.group else None
+            if target is None or not storage.shard(target.name).rows_that_fit(target.rows, ids.lengths[done:]):
+                target = storage.new_shard(entry.group)
+                new_entries.append(target)
+            output = storage.shard(target.name)
+            take = output.rows_that_fit(target.rows, ids.lengths[done:])
+            part = np.arange(done, done + take)
+            output.append(target.rows, codes[part], l2[part], ids.take(part))
+            target.checksum = list(output.checksum(target.rows + take, target.rows, tuple(target.checksum)))
+            target.rows, done = target.rows + take, done + take
+    for entry in new_entries:
+        storage.shard(entry.name).flush()
+    kept = sum(entry.rows for entry in new_entries)
     manifest.shards, manifest.generation, manifest.pending_tombstones = new_entries, manifest.generation + 1, []
     manifest.save(storage.folder)
     for entry in old:
         storage.forget_shard(entry.name)
-    return {"kept": kept, "dropped": dropped, "shards": len(new_entries)}
+    return {"kept": kept, "dropped": sum(entry.rows for entry in old) - kept, "shards": len(new_entries)}
 
 
 def verify(storage: Storage) -> list[str]:
@@ -62,8 +65,8 @@ def verify(storage: Storage) -> list[str]:
                 problems.append(f"video {video!r} is live twice ({live[video]} and {entry.name})")
             live[video] = entry.name
         found = np.full(len(ids), -1, dtype=np.int64)
-        buffer, offsets = shard_ids.encode(ids)
-        shard.find(buffer, offsets, entry.rows, deleted, found)
+        packed = PackedIds.of(ids)
+        shard.find(packed.text, packed.offsets, entry.rows, deleted, found)
         if not np.array_equal(found, rows):
             problems.append(f"shard {entry.name}: {int((found != rows).sum())} live rows not found by their id")
     return problems

@@ -23,7 +23,7 @@ class ShardEntry:
     group: int
     rows: int = 0
     deleted: int = 0
-    checksum: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    checksum: list[int] = field(default_factory=lambda: [0] * 5)
 
 
 @dataclass

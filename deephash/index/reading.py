@@ -51,9 +51,9 @@ def search_storage(
     count = len(queries)
     masks = None if masks is None else np.broadcast_to(np.atleast_2d(masks), queries.shape)
     groups = list(groups) if groups is not None else [None] * count
-    excluded: list[RowLocation | None] = [
-        storage.location(video) if video is not None else None for video in exclude or [None] * count
-    ]
+    exclude = list(exclude or [None] * count)
+    located = storage.locate_many([video for video in exclude if video is not None], shards)  # one lookup for all
+    excluded: list[RowLocation | None] = [located.get(video) if video is not None else None for video in exclude]
     found: list[list[tuple[int, int, int]]] = [[] for _ in range(count)]  # (distance, shard index, row)
     for index, entry in enumerate(storage.manifest.shards):
         wanted = [q for q in range(count) if groups[q] is None or groups[q] == entry.group]

@@ -137,14 +137,13 @@ class Shard:
         """Where the ids of the first ``rows`` rows end in ``id_text``."""
         return int(shard_ids.text_start(self.id_sizes, self.id_blocks, rows))
 
-    def rows_that_fit(self, rows: int, encoded: list[bytes]) -> int:
-        """How many of ``encoded`` (ids, in order) fit after ``rows`` rows, by rows and by id text."""
-        room = min(len(encoded), self.capacity - rows)
+    def rows_that_fit(self, rows: int, lengths: np.ndarray) -> int:
+        """How many ids of ``lengths`` (bytes, in order) fit after ``rows`` rows, by rows and by id text."""
+        room = min(len(lengths), self.capacity - rows)
         text_left = len(self.id_text) - self.text_end(rows)
-        sizes = np.cumsum([len(value) for value in encoded[:room]])
-        return int(np.searchsorted(sizes, text_left, side="right"))
+        return int(np.searchsorted(np.cumsum(lengths[:room]), text_left, side="right"))
 
-    def append(self, start: int, codes: np.ndarray, l2: np.ndarray, encoded: list[bytes]) -> None:
+    def append(self, start: int, codes: np.ndarray, l2: np.ndarray, ids: shard_ids.PackedIds) -> None:
         """Write rows ``[start, start + n)`` past the acknowledged ones: codes, categories and ids.
 
         Disk space is allocated first (:meth:`_reserve`), so a full disk fails here with ``OSError`` and not
@@ -152,10 +151,9 @@ class Shard:
         """
         stop = start + len(codes)
         text_begin = self.text_end(start)
-        text = b"".join(encoded)
-        self._reserve(start, stop, text_begin, text_begin + len(text))
+        self._reserve(start, stop, text_begin, text_begin + len(ids.text))
         self.codes[start:stop], self.l2[start:stop], self.deleted[start:stop] = codes, l2, 0
-        shard_ids.write_ids(self.id_sizes, self.id_blocks, self.id_text, start, encoded, text_begin, text)
+        shard_ids.write_ids(self.id_sizes, self.id_blocks, self.id_text, start, ids, text_begin)
 
     def index(self, rows: int) -> None:
         """Make the id table cover the first ``rows`` rows (built at the first lookup, then extended)."""
@@ -174,28 +172,33 @@ class Shard:
         begin = int(shard_ids.text_start(self.id_sizes, self.id_blocks, row))
         return bytes(self.id_text[begin : begin + int(self.id_sizes[row]) + 1]).decode()
 
-    def video_ids(self, rows: np.ndarray) -> list[str]:
-        """The ids of ``rows`` (any order), reading the text once."""
+    def ids_of(self, rows: np.ndarray) -> shard_ids.PackedIds:
+        """The ids of ``rows`` (any order), reading the sizes once."""
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
-            return []
-        sizes = self.id_sizes[: int(rows.max()) + 1].astype(np.int64) + 1
-        ends = np.cumsum(sizes)
-        text = self.id_text[: int(ends[-1])].tobytes()
-        return [text[end - size : end].decode() for end, size in zip(ends[rows].tolist(), sizes[rows].tolist())]
+            return shard_ids.PackedIds(np.zeros(0, np.int64), np.zeros(0, np.uint8))
+        lengths = self.id_sizes[: int(rows.max()) + 1].astype(np.int64) + 1
+        starts = np.cumsum(lengths) - lengths
+        return shard_ids.PackedIds(lengths[rows], shard_ids.gather(self.id_text, starts[rows], lengths[rows]))
+
+    def video_ids(self, rows: np.ndarray) -> list[str]:
+        return self.ids_of(rows).decode()
 
     def _reserve(self, start: int, stop: int, text_begin: int, text_end: int) -> None:
         """Allocate disk space for what an append writes: shard files are sparse until written, and writing
-        through a memory map into a page the file system cannot allocate kills the process (SIGBUS)."""
+        through a memory map into a page the file system cannot allocate kills the process (SIGBUS). Whole
+        pages: a page may be larger than a file system block (64 KiB pages on some arm64 kernels)."""
         offsets, widths, descriptor = self.layout.offsets, self.layout.widths, self._file.fileno()
         spans = {column: (start, stop) for column in ("codes", "l2", "deleted", "id_sizes")}
         spans["id_blocks"] = (start // shard_ids.BLOCK_ROWS, (stop - 1) // shard_ids.BLOCK_ROWS + 1)
         spans["id_text"] = (text_begin, text_end)
         for column, (first, last) in spans.items():
             if last > first:
-                os.posix_fallocate(
-                    descriptor, offsets[column] + first * widths[column], (last - first) * widths[column]
+                begin = (offsets[column] + first * widths[column]) // mmap.PAGESIZE * mmap.PAGESIZE
+                end = min(
+                    -(-(offsets[column] + last * widths[column]) // mmap.PAGESIZE) * mmap.PAGESIZE, offsets["end"]
                 )
+                os.posix_fallocate(descriptor, begin, end - begin)
 
     def clear_tail(self, rows: int) -> bool:
         """Clear what lies past ``rows`` (an unacknowledged, possibly torn tail); True when anything was there.
@@ -227,14 +230,17 @@ class Shard:
         self._map.flush()
         os.fsync(self._file.fileno())
 
-    def checksum(self, rows: int, start: int = 0, previous: tuple[int, ...] = (0, 0, 0, 0)) -> tuple[int, ...]:
-        """CRC-32 of codes, L2, id sizes and id text over rows [start, rows), continuing ``previous``.
+    def checksum(self, rows: int, start: int = 0, previous: tuple[int, ...] = (0,) * 5) -> tuple[int, ...]:
+        """CRC-32 of codes, L2, id sizes, id text and id block offsets over rows [start, rows), continuing
+        ``previous``.
 
-        Per column, so appending rows extends the checksums without rereading the shard. Tombstones are not
-        covered: they change after a row is acknowledged.
+        Per column, so appending rows extends the checksums without rereading the shard (each block offset is
+        written once, with the block's first row). Tombstones are not covered: they change after a row is
+        acknowledged.
         """
         text = self.id_text[self.text_end(start) : self.text_end(rows)]
-        columns = (self.codes[start:rows], self.l2[start:rows], self.id_sizes[start:rows], text)
+        blocks = self.id_blocks[-(-start // shard_ids.BLOCK_ROWS) : -(-rows // shard_ids.BLOCK_ROWS)]
+        columns = (self.codes[start:rows], self.l2[start:rows], self.id_sizes[start:rows], text, blocks)
         return tuple(zlib.crc32(np.ascontiguousarray(column).tobytes(), crc) for column, crc in zip(columns, previous))
 
     def close(self) -> None:

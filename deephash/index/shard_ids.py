@@ -10,6 +10,9 @@ numba: every new id of a bulk import is looked up in every shard.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
@@ -19,23 +22,57 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-def encode(video_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Ids as one UTF-8 buffer and the ``[n + 1]`` offsets of each id in it."""
-    encoded = [video.encode() for video in video_ids]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(value) for value in encoded], out=offsets[1:])
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+@dataclass(frozen=True)
+class PackedIds:
+    """Video ids as one UTF-8 buffer and each one's length: how ids travel to and between shards without a
+    Python object per id."""
+
+    lengths: np.ndarray  # int64 [n]
+    text: np.ndarray  # uint8 [sum(lengths)]
+
+    @classmethod
+    def of(cls, video_ids: Sequence[str]) -> PackedIds:
+        encoded = [video.encode() for video in video_ids]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        return cls(lengths, np.frombuffer(b"".join(encoded), dtype=np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """``[n + 1]``: id ``i`` is ``text[offsets[i]:offsets[i + 1]]``."""
+        return np.concatenate([[0], np.cumsum(self.lengths)])
+
+    def take(self, indices: np.ndarray) -> PackedIds:
+        """The ids at ``indices``, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.lengths[indices]
+        return PackedIds(lengths, gather(self.text, self.offsets[:-1][indices], lengths))
+
+    def decode(self) -> list[str]:
+        data, ends = self.text.tobytes(), np.cumsum(self.lengths).tolist()
+        return [data[end - length : end].decode() for end, length in zip(ends, self.lengths.tolist())]
 
 
-def write_ids(sizes, blocks, text, start: int, encoded: list[bytes], text_begin: int, joined: bytes) -> None:
-    """Sizes, block offsets and text of rows ``[start, start + len(encoded))`` (space already allocated)."""
-    lengths = np.array([len(value) for value in encoded], dtype=np.int64)
-    sizes[start : start + len(encoded)] = lengths - 1
-    text[text_begin : text_begin + len(joined)] = np.frombuffer(joined, dtype=np.uint8)
-    rows = np.arange(start, start + len(encoded))
+def write_ids(sizes, blocks, text, start: int, ids: PackedIds, text_begin: int) -> None:
+    """Sizes, block offsets and text of rows ``[start, start + len(ids))`` (space already allocated)."""
+    sizes[start : start + len(ids)] = ids.lengths - 1
+    text[text_begin : text_begin + len(ids.text)] = ids.text
+    rows = np.arange(start, start + len(ids))
     firsts = np.flatnonzero(rows % BLOCK_ROWS == 0)
-    starts = text_begin + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    blocks[rows[firsts] // BLOCK_ROWS] = starts[firsts]
+    blocks[rows[firsts] // BLOCK_ROWS] = text_begin + ids.offsets[firsts]
+
+
+@numba.njit(nogil=True, cache=True)
+def gather(text: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The slices ``text[starts[i]:starts[i] + lengths[i]]``, back to back."""
+    out = np.empty(lengths.sum(), dtype=np.uint8)
+    position = 0
+    for index in range(len(starts)):
+        out[position : position + lengths[index]] = text[starts[index] : starts[index] + lengths[index]]
+        position += lengths[index]
+    return out
 
 
 class IdTable:

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from deephash.index import shard_ids
 from deephash.index.idmap import RowLocation
 from deephash.index.manifest import Manifest, ShardEntry
 from deephash.index.shard import Shard, create_shard
+from deephash.index.shard_ids import PackedIds
 
 SHARD_DIR = "shards"
 
@@ -86,24 +86,27 @@ class Storage:
         """The live row of ``video_id`` in this snapshot (None when absent or committed after it)."""
         return self.locate_many([video_id]).get(video_id)
 
-    def _index_shards(self) -> None:
-        """Bring every shard's id table up to this snapshot, several at once (the first lookup builds them all)."""
-        pending = [(self.shard(e.name), e.rows) for e in self.manifest.shards if not self.shard(e.name).indexed(e.rows)]
+    def _index_shards(self, entries: list[ShardEntry]) -> None:
+        """Bring these shards' id tables up to this snapshot, several at once (the first lookup builds them)."""
+        pending = [(self.shard(entry.name), entry.rows) for entry in entries]
+        pending = [(shard, rows) for shard, rows in pending if not shard.indexed(rows)]
         if len(pending) > 1:
             with ThreadPoolExecutor(min(len(pending), os.cpu_count() or 1)) as pool:
                 list(pool.map(lambda item: item[0].index(item[1]), pending))
 
-    def locate_many(self, video_ids: Sequence[str]) -> dict[str, RowLocation]:
-        """video id → its live row in this snapshot, for the ids that have one."""
-        self._index_shards()
-        buffer, offsets = shard_ids.encode(list(video_ids))
+    def locate_many(self, video_ids: Sequence[str], shards: Collection[str] | None = None) -> dict[str, RowLocation]:
+        """video id → its live row in this snapshot, for the ids that have one (among ``shards`` only if given)."""
+        if not video_ids:
+            return {}
+        entries = [(index, entry) for index, entry in enumerate(self.manifest.shards) if entry.rows > entry.deleted]
+        entries = [(index, entry) for index, entry in entries if shards is None or entry.name in shards]
+        self._index_shards([entry for _, entry in entries])
+        ids = PackedIds.of(video_ids)
+        offsets = ids.offsets
         found = np.full(len(video_ids), -1, dtype=np.int64)
         where = np.full(len(video_ids), -1, dtype=np.int64)
-        for index, entry in enumerate(self.manifest.shards):
-            if entry.rows == entry.deleted:
-                continue
-            shard = self.shard(entry.name)
-            shard.find(buffer, offsets, entry.rows, self.deleted(entry), found)
+        for index, entry in entries:
+            self.shard(entry.name).find(ids.text, offsets, entry.rows, self.deleted(entry), found)
             where[(found >= 0) & (where < 0)] = index
             if (where >= 0).all():
                 break

@@ -8,6 +8,8 @@ manifest's counts and pending tombstones, as format 1 recovery would have left t
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,38 +17,77 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deephash.errors import LibraryError
-from deephash.index.library import Library
+from deephash.errors import InvalidRequest, LibraryError
+from deephash.index.backup import no_writer_elsewhere
+from deephash.index.idmap import check_video_id
+from deephash.index.library import LOCK_FILE, Library
 from deephash.index.shard import HEADER_BYTES, read_header
 
 OLD_FORMAT = 1
 
 
 def upgrade_library(old: Path, new: Path, progress: bool = True) -> dict:
-    """The live rows of format 1 library ``old`` as a new library in ``new``; returns the rows copied."""
+    """The live rows of format 1 library ``old`` as a new library in ``new``; returns the rows copied.
+
+    Refused, before anything is written, when a format 1 writer has the library open or when a live row's id is
+    not one format 2 stores (1-256 bytes of printable UTF-8). Built in ``new.partial`` and renamed once it
+    verifies, so an interrupted upgrade leaves no half-made library behind."""
     old, new = Path(old), Path(new)
-    manifest = _old_manifest(old)
     if new.exists():
         raise LibraryError(f"{new} exists already: the upgraded library goes to a new folder")
-    ids = sqlite3.connect(f"file:{old / 'ids.sqlite'}?mode=ro", uri=True)
-    copied = 0
-    try:
-        with Library.create(new, manifest["code_bits"], manifest["model_version"], manifest["shard_capacity"]) as lib:
-            total = sum(entry["rows"] - entry["deleted"] for entry in manifest["shards"])
-            with tqdm(total=total, desc="upgrade", unit="row", disable=not progress, unit_scale=True) as bar:
-                for group, codes, keys, l2 in _live_rows(old, manifest):
-                    names = _names(ids, keys)
-                    if len(names) < len(np.unique(keys)):
-                        raise LibraryError(f"{old}: rows whose key has no id in ids.sqlite; the library is damaged")
-                    lib.add_many([names[int(key)] for key in keys], codes, np.full(len(keys), group), l2)
-                    copied += len(keys)
-                    bar.update(len(keys))
-            problems = lib.verify()
-    finally:
-        ids.close()
-    if problems:
-        raise LibraryError(f"the upgraded library in {new} does not verify: {'; '.join(problems)}")
+    with no_writer_elsewhere(old / LOCK_FILE, writable=False):
+        manifest = _old_manifest(old)
+        ids = sqlite3.connect(f"file:{old / 'ids.sqlite'}?mode=ro", uri=True)
+        try:
+            _refuse_invalid_ids(ids, old, manifest)
+            partial = new.with_name(new.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)  # what an interrupted upgrade left
+            try:
+                copied = _copy(ids, old, manifest, partial, progress)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+        finally:
+            ids.close()
+    os.replace(partial, new)
     return {"rows": copied, "folder": str(new)}
+
+
+def _copy(ids: sqlite3.Connection, old: Path, manifest: dict, folder: Path, progress: bool) -> int:
+    copied = 0
+    total = sum(entry["rows"] - entry["deleted"] for entry in manifest["shards"])
+    code_bits, version, capacity = manifest["code_bits"], manifest["model_version"], manifest["shard_capacity"]
+    with (
+        Library.create(folder, code_bits, version, capacity) as library,
+        tqdm(total=total, desc="upgrade", unit="row", disable=not progress, unit_scale=True) as bar,
+    ):
+        for group, codes, keys, l2 in _live_rows(old, manifest):
+            names = _names(ids, keys)
+            outcome = library.add_many([names[int(key)] for key in keys], codes, np.full(len(keys), group), l2)
+            copied += outcome["added"]
+            bar.update(len(keys))
+        problems = library.verify()
+    if problems:
+        raise LibraryError(f"the upgraded copy of {old} does not verify: {'; '.join(problems)}")
+    return copied
+
+
+def _refuse_invalid_ids(ids: sqlite3.Connection, old: Path, manifest: dict) -> None:
+    bad = []
+    for _, _, keys, _ in _live_rows(old, manifest):
+        names = _names(ids, keys)
+        if len(names) < len(np.unique(keys)):
+            raise LibraryError(f"{old}: rows whose key has no id in ids.sqlite; the library is damaged")
+        for name in names.values():
+            try:
+                check_video_id(name)
+            except InvalidRequest as error:
+                bad.append(f"{name[:60]!r} ({error})")
+    if bad:
+        raise LibraryError(
+            f"{old} holds {len(bad)} video ids that format 2 cannot store, e.g. {'; '.join(bad[:3])}: "
+            "remove or rename them with the deephash that wrote the library, then upgrade"
+        )
 
 
 def _old_manifest(folder: Path) -> dict:

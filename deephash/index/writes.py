@@ -22,6 +22,7 @@ import numpy as np
 from deephash.errors import IncompatibleLibrary, LibraryError
 from deephash.index.idmap import check_video_id
 from deephash.index.manifest import ShardEntry
+from deephash.index.shard_ids import PackedIds
 from deephash.index.storage import SHARD_DIR, Storage
 
 MAX_L2 = 1 << 15  # L2 ids are stored as int16
@@ -57,7 +58,8 @@ def add_many(storage: Storage, video_ids: Sequence[str], codes: np.ndarray, l1: 
             outcome["added"] += 1
         appends.append(index)
     if appends:
-        _commit(storage, [ids[i].encode() for i in appends], codes[appends], l1[appends], l2[appends], tombstones)
+        packed = PackedIds.of([ids[i] for i in appends])
+        _commit(storage, packed, codes[appends], l1[appends], l2[appends], tombstones)
     return outcome
 
 
@@ -70,17 +72,17 @@ def remove(storage: Storage, video_id: str) -> bool:
     return True
 
 
-def _commit(storage: Storage, encoded: list[bytes], codes, l1, l2, tombstones) -> None:
+def _commit(storage: Storage, ids: PackedIds, codes, l1, l2, tombstones) -> None:
     touched: dict[str, tuple[int, int]] = {}  # shard → (first new row, end)
     for group in np.unique(l1):  # step 1, a contiguous slice per shard
         members = np.flatnonzero(l1 == group)
         while len(members):
-            entry = _open_entry(storage, int(group), touched, [encoded[members[0]]])
+            entry = _open_entry(storage, int(group), touched, int(ids.lengths[members[0]]))
             shard = storage.shard(entry.name)
             start, end = touched.get(entry.name, (entry.rows, entry.rows))
-            take = shard.rows_that_fit(end, [encoded[m] for m in members])
+            take = shard.rows_that_fit(end, ids.lengths[members])
             chosen, members = members[:take], members[take:]
-            shard.append(end, codes[chosen], l2[chosen], [encoded[m] for m in chosen])
+            shard.append(end, codes[chosen], l2[chosen], ids.take(chosen))
             touched[entry.name] = (start, end + take)
     for name in touched:
         storage.shard(name).flush()
@@ -91,12 +93,12 @@ def _commit(storage: Storage, encoded: list[bytes], codes, l1, l2, tombstones) -
     _acknowledge(storage, storage.manifest.generation + 1, tombstones)
 
 
-def _open_entry(storage: Storage, group: int, touched: dict[str, tuple[int, int]], first: list[bytes]) -> ShardEntry:
-    """The group's shard with room for the next row (its id ``first``), creating a new shard when all are full."""
+def _open_entry(storage: Storage, group: int, touched: dict[str, tuple[int, int]], first: int) -> ShardEntry:
+    """The group's shard with room for the next row (an id of ``first`` bytes), creating one when all are full."""
     for entry in reversed(storage.manifest.shards):
         if entry.group == group:
             used = touched.get(entry.name, (entry.rows, entry.rows))[1]
-            if storage.shard(entry.name).rows_that_fit(used, first):
+            if storage.shard(entry.name).rows_that_fit(used, np.array([first])):
                 return entry
             break
     entry = storage.new_shard(group)
