@@ -179,14 +179,16 @@ class Catalog:
     def _fuse(self, video_code, audio_code, video_hits, audio_hits, options, l1, l2) -> list[Neighbour]:
         mask = self.mask.for_query(l1, l2) if options.masked else None
         video_bits = int(np.unpackbits(mask).sum()) if mask is not None else self.video.code_bits
-        candidates = dict.fromkeys([hit.video_id for hit in video_hits] + [hit.video_id for hit in audio_hits])
+        candidates = list(dict.fromkeys([hit.video_id for hit in video_hits] + [hit.video_id for hit in audio_hits]))
+        videos = self.video.get_many(candidates)
+        audios = self.audio.codes(candidates) if audio_code is not None else {}
         fused = []
         for video_id in candidates:
-            stored = self.video.get(video_id)
+            stored = videos[video_id]
             video_distance = int(hamming(video_code, stored.code, mask)) if video_code is not None else None
             audio_distance = None
-            if audio_code is not None and video_id in self.audio:
-                audio_distance = int(hamming(audio_code, self.audio.get(video_id)))
+            if video_id in audios:
+                audio_distance = int(hamming(audio_code, audios[video_id]))
             score = (video_distance / video_bits if video_distance is not None else UNRELATED) + (
                 audio_distance / AUDIO_BITS if audio_distance is not None else UNRELATED
             )

@@ -54,6 +54,10 @@ class AudioIndex:
     def get(self, video_id: str) -> np.ndarray:
         return self.library.get(video_id).code
 
+    def codes(self, video_ids: list[str]) -> dict[str, np.ndarray]:
+        """The codes of those of ``video_ids`` the index holds (one lookup for all)."""
+        return {video: stored.code for video, stored in self.library.get_many(video_ids).items()}
+
     def remove(self, video_id: str) -> bool:
         return self.library.remove(video_id)
 

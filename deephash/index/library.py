@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,31 +24,11 @@ from deephash.errors import IncompatibleLibrary, LibraryBusy, LibraryError, Stor
 from deephash.index import maintenance, writes
 from deephash.index.backup import copy_library, no_writer_elsewhere
 from deephash.index.manifest import MANIFEST_FILE, Manifest
-from deephash.index.reading import Hit, PlacedHit, search_storage
-from deephash.index.shard import Shard
+from deephash.index.reading import Hit, PlacedHit, ShardRows, StoredCode, search_storage
 from deephash.index.storage import SHARD_DIR, Storage
 
 LOCK_FILE = "writer.lock"
 DEFAULT_SHARD_CAPACITY = 1 << 22  # 4 Mi rows: 64 MiB of 128-bit codes per shard
-
-
-@dataclass(frozen=True)
-class StoredCode:
-    video_id: str
-    code: np.ndarray
-    l1: int
-    l2: int
-
-
-@dataclass(frozen=True)
-class ShardRows:
-    """The acknowledged rows of one shard in a snapshot (read-only views of the memory map; ``shard`` names them)."""
-
-    name: str
-    group: int
-    codes: np.ndarray
-    deleted: np.ndarray
-    shard: Shard = field(repr=False)
 
 
 class Library:
@@ -160,6 +139,14 @@ class Library:
             raise UnknownVideoId(f"no video {video_id!r} in the library")
         code = self._storage.shard(location.shard).codes[location.row].copy()
         return StoredCode(str(video_id), code, location.l1, location.l2)
+
+    def get_many(self, video_ids: Sequence[str]) -> dict[str, StoredCode]:
+        """:meth:`get` for many ids at once (one lookup); ids not in the library are left out."""
+        located = self._storage.locate_many(video_ids)
+        return {
+            video: StoredCode(video, self._storage.shard(at.shard).codes[at.row].copy(), at.l1, at.l2)
+            for video, at in located.items()
+        }
 
     def __contains__(self, video_id: str) -> bool:
         return self._storage.location(video_id) is not None

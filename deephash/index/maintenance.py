@@ -64,9 +64,9 @@ def verify(storage: Storage) -> list[str]:
             if video in live:
                 problems.append(f"video {video!r} is live twice ({live[video]} and {entry.name})")
             live[video] = entry.name
-        found = np.full(len(ids), -1, dtype=np.int64)
+        found, where = np.full(len(ids), -1, dtype=np.int64), np.full(len(ids), -1, dtype=np.int64)
         packed = PackedIds.of(ids)
-        shard.find(packed.text, packed.offsets, entry.rows, deleted, found)
+        shard.find(packed, packed.offsets, entry.rows, deleted, found, where, 0)
         if not np.array_equal(found, rows):
             problems.append(f"shard {entry.name}: {int((found != rows).sum())} live rows not found by their id")
     return problems

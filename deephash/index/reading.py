@@ -1,15 +1,17 @@
-"""The read path of a library: exact masked top-k over a snapshot's shards, and the hits it names."""
+"""The read path of a library: exact masked top-k over a snapshot's shards, the hits it names, and what reads
+return."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from deephash.errors import IncompatibleLibrary
 from deephash.index.idmap import RowLocation
 from deephash.index.scan import masked_topk
+from deephash.index.shard import Shard
 from deephash.index.storage import Storage
 
 
@@ -19,6 +21,25 @@ class Hit:
     distance: int
     l1: int
     l2: int
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    video_id: str
+    code: np.ndarray
+    l1: int
+    l2: int
+
+
+@dataclass(frozen=True)
+class ShardRows:
+    """The acknowledged rows of one shard in a snapshot (read-only views of the memory map; ``shard`` names them)."""
+
+    name: str
+    group: int
+    codes: np.ndarray
+    deleted: np.ndarray
+    shard: Shard = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -162,11 +162,15 @@ class Shard:
     def indexed(self, rows: int) -> bool:
         return self._table.indexed >= rows
 
-    def find(self, buffer: np.ndarray, offsets: np.ndarray, rows: int, deleted: np.ndarray, found: np.ndarray) -> None:
-        """Fill ``found`` (-1 = not yet found) with the live row among the first ``rows`` of each id of
-        ``buffer``/``offsets`` (``shard_ids.encode``); ``deleted``: the tombstones of those rows."""
+    def find(self, ids: shard_ids.PackedIds, offsets: np.ndarray, rows: int, deleted, found, where, index: int) -> int:
+        """For each of ``ids`` (``offsets``: theirs) not found yet (-1 in ``found``), its live row among the first
+        ``rows`` into ``found`` and ``index`` into ``where``; ``deleted``: the tombstones of those rows. Returns
+        how many were found."""
         self.index(rows)
-        self._table.lookup(self.id_sizes, self.id_blocks, self.id_text, rows, deleted, buffer, offsets, found)
+        lookup = self._table.lookup
+        return lookup(
+            self.id_sizes, self.id_blocks, self.id_text, rows, deleted, ids.text, offsets, found, where, index
+        )
 
     def video_id(self, row: int) -> str:
         begin = int(shard_ids.text_start(self.id_sizes, self.id_blocks, row))

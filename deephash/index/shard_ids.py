@@ -93,8 +93,8 @@ class IdTable:
         _insert_rows(self.slots, sizes, blocks, text, self.indexed, rows)
         self.indexed = rows
 
-    def lookup(self, sizes, blocks, text, rows: int, deleted, buffer, offsets, found) -> None:
-        _lookup(self.slots, sizes, blocks, text, rows, deleted, buffer, offsets, found)
+    def lookup(self, sizes, blocks, text, rows: int, deleted, buffer, offsets, found, where, shard: int) -> int:
+        return _lookup(self.slots, sizes, blocks, text, rows, deleted, buffer, offsets, found, where, shard)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -174,11 +174,12 @@ def _same_id(text, sizes, blocks, row, buffer, start, stop) -> bool:
 
 
 @numba.njit(nogil=True, cache=True)
-def _lookup(slots, sizes, blocks, text, rows, deleted, buffer, offsets, found) -> None:
-    """For each id whose ``found`` entry is still -1: its live row among the first ``rows``."""
-    count = len(slots)
+def _lookup(slots, sizes, blocks, text, rows, deleted, buffer, offsets, found, where, shard) -> int:
+    """For each id whose ``found`` entry is still -1: its live row among the first ``rows`` into ``found`` and
+    ``shard`` into ``where``; returns how many were found."""
+    count, newly = len(slots), 0
     if count == 0:
-        return
+        return 0
     for index in range(len(offsets) - 1):
         if found[index] >= 0:
             continue
@@ -194,6 +195,8 @@ def _lookup(slots, sizes, blocks, text, rows, deleted, buffer, offsets, found) -
                 and deleted[row] == 0
                 and _same_id(text, sizes, blocks, row, buffer, start, stop)
             ):
-                found[index] = row
+                found[index], where[index] = row, shard
+                newly += 1
                 break
             slot = slot + 1 if slot + 1 < count else 0
+    return newly

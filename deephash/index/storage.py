@@ -96,19 +96,18 @@ class Storage:
 
     def locate_many(self, video_ids: Sequence[str], shards: Collection[str] | None = None) -> dict[str, RowLocation]:
         """video id → its live row in this snapshot, for the ids that have one (among ``shards`` only if given)."""
-        if not video_ids:
+        if len(video_ids) == 0:
             return {}
         entries = [(index, entry) for index, entry in enumerate(self.manifest.shards) if entry.rows > entry.deleted]
         entries = [(index, entry) for index, entry in entries if shards is None or entry.name in shards]
         self._index_shards([entry for _, entry in entries])
         ids = PackedIds.of(video_ids)
-        offsets = ids.offsets
-        found = np.full(len(video_ids), -1, dtype=np.int64)
-        where = np.full(len(video_ids), -1, dtype=np.int64)
+        offsets, remaining = ids.offsets, len(ids)
+        found = np.full(len(ids), -1, dtype=np.int64)
+        where = np.full(len(ids), -1, dtype=np.int64)
         for index, entry in entries:
-            self.shard(entry.name).find(ids.text, offsets, entry.rows, self.deleted(entry), found)
-            where[(found >= 0) & (where < 0)] = index
-            if (where >= 0).all():
+            remaining -= self.shard(entry.name).find(ids, offsets, entry.rows, self.deleted(entry), found, where, index)
+            if not remaining:
                 break
         located = {}
         for position in np.flatnonzero(where >= 0):

@@ -179,12 +179,21 @@ class DataVersions:
     def _check_coverage(self, served: Path, what: str, name: str) -> None:
         """Refuse version ``name`` when it lacks videos of the libraries at ``served``."""
         with Library.open(served) as old, Library.open(self.folder(name) / "video") as fresh:
-            missing = [video_id for video_id in old.video_ids() if video_id not in fresh]
+            ids, chunk = list(old.video_ids()), 1 << 16
+            missing = [
+                video for start in range(0, len(ids), chunk) for video in _missing(fresh, ids[start : start + chunk])
+            ]
         if missing:
             raise VersionRefused(
                 f"version {name} lacks {len(missing)} videos of {what} (e.g. {missing[:3]}): hash them into it "
                 "(bulk-hash with a manifest that names them) or --force"
             )
+
+
+def _missing(library: Library, video_ids: list[str]) -> list[str]:
+    """Those of ``video_ids`` that ``library`` lacks (one lookup for all)."""
+    found = library.get_many(video_ids)
+    return [video_id for video_id in video_ids if video_id not in found]
 
 
 def _read_version(folder: Path, active: str | None) -> VersionInfo:
