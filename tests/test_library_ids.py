@@ -146,3 +146,22 @@ def test_an_upgrade_refuses_ids_format2_cannot_store_and_writes_nothing(tmp_path
     error = capsys.readouterr().err
     assert "1 video ids that format 2 cannot store" in error and "yyyy" in error
     assert not (tmp_path / "new").exists() and not (tmp_path / "new.partial").exists()
+
+
+def test_a_data_folder_is_upgraded_in_place_and_an_interrupted_swap_is_finished(tmp_path, capsys):
+    data = tmp_path / "data"
+    live = write_format1_library(data / "video")
+    write_format1_library(data / "versions" / "abc" / "audio")
+    assert main(["index", "upgrade", str(data)]) == 0
+    assert capsys.readouterr().out.count("upgraded ") == 2
+    for folder in (data / "video", data / "versions" / "abc" / "audio"):
+        assert (folder.parent / (folder.name + ".format1") / "ids.sqlite").is_file()
+        with Library.open(folder) as library:
+            assert library.verify() == [] and sorted(library.video_ids()) == sorted(live)
+    assert main(["index", "upgrade", str(data)]) == 0
+    assert "nothing to upgrade" in capsys.readouterr().out
+    # a run stopped between its two renames: the old library moved aside, the new one not yet in place
+    (data / "video").rename(data / "video.format2")
+    assert main(["index", "upgrade", str(data / "video")]) == 0
+    with Library.open(data / "video") as library:
+        assert sorted(library.video_ids()) == sorted(live)

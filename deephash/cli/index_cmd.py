@@ -15,7 +15,7 @@ from deephash.errors import LibraryError
 from deephash.index import Library
 from deephash.index.library import DEFAULT_SHARD_CAPACITY
 from deephash.index.manifest import FORMAT
-from deephash.index.upgrade import upgrade_library
+from deephash.index.upgrade import format1_libraries, upgrade_in_place, upgrade_library
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE
 from deephash.search_options import add_search_arguments, search_options_from_args
@@ -110,13 +110,15 @@ def add_parser(subparsers) -> None:
 
     upgrade = actions.add_parser(
         "upgrade",
-        help="copy a library of format 1 (ids in ids.sqlite) into the current format",
-        description="Copy the live rows of a format 1 library (video ids in ids.sqlite) into a new library of "
-        "the current format (ids in the shards, ~41 instead of ~110 bytes per video), then verify it. The old "
-        "folder is only read; a service serves the new one once it is pointed at it.",
+        help="bring libraries of format 1 (ids in ids.sqlite) to the current format",
+        description="Copy the live rows of a format 1 library (video ids in ids.sqlite) into a library of the "
+        "current format (ids in the shards, ~41 instead of ~110 bytes per video) and verify it. With NEW: into "
+        "that new folder, the old one untouched. Without: in place, the old library kept beside it as "
+        "*.format1; PATH may then also be a data folder, whose format 1 libraries (video, audio, every version) "
+        "are all upgraded. Stop the service that writes to them first.",
     )
-    upgrade.add_argument("old", type=Path, help="the format 1 library")
-    upgrade.add_argument("new", type=Path, help="new folder for the upgraded library")
+    upgrade.add_argument("path", type=Path, help="a format 1 library, or a data folder holding some")
+    upgrade.add_argument("new", type=Path, nargs="?", help="new folder for the upgraded library (default: in place)")
     upgrade.set_defaults(run=run_upgrade)
     versions_cmd.add_actions(actions)
     layout_cmd.add_actions(actions)
@@ -247,8 +249,19 @@ def run_restore(args) -> int:
 
 
 def run_upgrade(args) -> int:
-    copied = upgrade_library(args.old, args.new)
-    print(f"copied {copied['rows']} live rows of {args.old} into {args.new} (format {FORMAT}); verified")
+    if args.new is not None:
+        copied = upgrade_library(args.path, args.new)
+        print(f"copied {copied['rows']} live rows of {args.path} into {args.new} (format {FORMAT}); verified")
+        return 0
+    folders = [args.path] if (args.path / "ids.sqlite").is_file() else format1_libraries(args.path)
+    if not folders and (args.path.with_name(args.path.name + ".format2")).is_dir():
+        folders = [args.path]  # an in-place upgrade interrupted between its renames
+    if not folders:
+        print(f"no library of format 1 in {args.path}: nothing to upgrade")
+    for folder in folders:
+        done = upgrade_in_place(folder)
+        rows = "" if done["rows"] is None else f"{done['rows']} live rows, "
+        print(f"upgraded {folder} to format {FORMAT} ({rows}verified); the old library is kept in {done['kept']}")
     return 0
 
 

@@ -53,6 +53,37 @@ def upgrade_library(old: Path, new: Path, progress: bool = True) -> dict:
     return {"rows": copied, "folder": str(new)}
 
 
+def upgrade_in_place(folder: Path, progress: bool = True) -> dict:
+    """Upgrade the format 1 library at ``folder`` where it lies; the old one stays beside it as ``*.format1``.
+
+    The copy is made in ``*.format2`` first and then the two folders are renamed; a run interrupted between
+    the renames is finished by the next one."""
+    folder = Path(folder)
+    kept, made = folder.with_name(folder.name + ".format1"), folder.with_name(folder.name + ".format2")
+    if not folder.exists() and kept.is_dir() and made.is_dir():  # interrupted between the renames
+        os.replace(made, folder)
+        return {"rows": None, "folder": str(folder), "kept": str(kept)}
+    if kept.exists():
+        raise LibraryError(f"{kept} exists: {folder} was upgraded before (remove {kept} once you no longer need it)")
+    copied = upgrade_library(folder, made, progress)
+    os.replace(folder, kept)
+    os.replace(made, folder)
+    return {**copied, "folder": str(folder), "kept": str(kept)}
+
+
+def format1_libraries(data: Path) -> list[Path]:
+    """The format 1 libraries under ``data`` (e.g. a service's data folder: video, audio and every version)."""
+    found = []
+    for manifest in sorted(Path(data).rglob("manifest.json")):
+        try:
+            old = json.loads(manifest.read_text()).get("format") == OLD_FORMAT
+        except (OSError, ValueError):
+            continue
+        if old and (manifest.parent / "ids.sqlite").is_file() and not manifest.parent.name.endswith(".format1"):
+            found.append(manifest.parent)
+    return found
+
+
 def _copy(ids: sqlite3.Connection, old: Path, manifest: dict, folder: Path, progress: bool) -> int:
     copied = 0
     total = sum(entry["rows"] - entry["deleted"] for entry in manifest["shards"])
