@@ -169,12 +169,13 @@ class Catalog:
         if modality == "video":
             return [Neighbour(h.video_id, h.distance, h.distance, None, h.l1, h.l2) for h in video_hits]
         if modality == "audio":
-            return [self._with_categories(h.video_id, h.distance, None, h.distance) for h in audio_hits]
+            videos = self.video.get_many([hit.video_id for hit in audio_hits])
+            return [
+                Neighbour(h.video_id, h.distance, None, h.distance, videos[h.video_id].l1, videos[h.video_id].l2)
+                for h in audio_hits
+                if h.video_id in videos  # a sound whose video was removed (its removal failed half-way) is not answered
+            ]
         return self._fuse(video_code, audio_code, video_hits, audio_hits, options, l1, l2)
-
-    def _with_categories(self, video_id: str, distance: float, video: int | None, audio: int | None) -> Neighbour:
-        stored = self.video.get(video_id)
-        return Neighbour(video_id, distance, video, audio, stored.l1, stored.l2)
 
     def _fuse(self, video_code, audio_code, video_hits, audio_hits, options, l1, l2) -> list[Neighbour]:
         mask = self.mask.for_query(l1, l2) if options.masked else None
@@ -183,7 +184,7 @@ class Catalog:
         videos = self.video.get_many(candidates)
         audios = self.audio.codes(candidates) if audio_code is not None else {}
         fused = []
-        for video_id in candidates:
+        for video_id in [video_id for video_id in candidates if video_id in videos]:  # as for audio-only searches
             stored = videos[video_id]
             video_distance = int(hamming(video_code, stored.code, mask)) if video_code is not None else None
             audio_distance = None

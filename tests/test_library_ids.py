@@ -160,8 +160,20 @@ def test_a_data_folder_is_upgraded_in_place_and_an_interrupted_swap_is_finished(
             assert library.verify() == [] and sorted(library.video_ids()) == sorted(live)
     assert main(["index", "upgrade", str(data)]) == 0
     assert "nothing to upgrade" in capsys.readouterr().out
-    # a run stopped between its two renames: the old library moved aside, the new one not yet in place
+    # runs stopped between their two renames: the old library moved aside, the new one not yet in place
     (data / "video").rename(data / "video.format2")
     assert main(["index", "upgrade", str(data / "video")]) == 0
+    (data / "video").rename(data / "video.format2")
+    assert main(["index", "upgrade", str(data)]) == 0  # found in a data folder too
     with Library.open(data / "video") as library:
         assert sorted(library.video_ids()) == sorted(live)
+
+
+def test_an_in_place_upgrade_stopped_after_its_copy_is_made_again(tmp_path):
+    live = write_format1_library(tmp_path / "video")
+    (tmp_path / "video.format2").mkdir()  # a copy left by a run stopped before its renames
+    (tmp_path / "video.format2" / "stale").write_text("")
+    assert main(["index", "upgrade", str(tmp_path / "video")]) == 0
+    with Library.open(tmp_path / "video") as library:
+        assert library.verify() == [] and sorted(library.video_ids()) == sorted(live)
+    assert not (tmp_path / "video.format2").exists() and (tmp_path / "video.format1").is_dir()

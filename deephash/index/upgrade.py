@@ -33,46 +33,36 @@ def upgrade_library(old: Path, new: Path, progress: bool = True) -> dict:
     not one format 2 stores (1-256 bytes of printable UTF-8). Built in ``new.partial`` and renamed once it
     verifies, so an interrupted upgrade leaves no half-made library behind."""
     old, new = Path(old), Path(new)
-    if new.exists():
-        raise LibraryError(f"{new} exists already: the upgraded library goes to a new folder")
     with no_writer_elsewhere(old / LOCK_FILE, writable=False):
-        manifest = _old_manifest(old)
-        ids = sqlite3.connect(f"file:{old / 'ids.sqlite'}?mode=ro", uri=True)
-        try:
-            _refuse_invalid_ids(ids, old, manifest)
-            partial = new.with_name(new.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)  # what an interrupted upgrade left
-            try:
-                copied = _copy(ids, old, manifest, partial, progress)
-            except BaseException:
-                shutil.rmtree(partial, ignore_errors=True)
-                raise
-        finally:
-            ids.close()
-    os.replace(partial, new)
-    return {"rows": copied, "folder": str(new)}
+        return _upgrade(old, new, progress)
 
 
 def upgrade_in_place(folder: Path, progress: bool = True) -> dict:
     """Upgrade the format 1 library at ``folder`` where it lies; the old one stays beside it as ``*.format1``.
 
-    The copy is made in ``*.format2`` first and then the two folders are renamed; a run interrupted between
+    The copy is made in ``*.format2`` (a stale one from an interrupted run is made again: the old library may
+    have changed since), then the folders are renamed, all under the old library's lock; a run stopped between
     the renames is finished by the next one."""
     folder = Path(folder)
     kept, made = folder.with_name(folder.name + ".format1"), folder.with_name(folder.name + ".format2")
-    if not folder.exists() and kept.is_dir() and made.is_dir():  # interrupted between the renames
+    if not folder.exists() and kept.is_dir() and made.is_dir():  # stopped between the renames
         os.replace(made, folder)
+        _fsync_folder(folder.parent)
         return {"rows": None, "folder": str(folder), "kept": str(kept)}
     if kept.exists():
         raise LibraryError(f"{kept} exists: {folder} was upgraded before (remove {kept} once you no longer need it)")
-    copied = upgrade_library(folder, made, progress)
-    os.replace(folder, kept)
-    os.replace(made, folder)
+    with no_writer_elsewhere(folder / LOCK_FILE, writable=False):  # the lock stays on its file through the renames
+        shutil.rmtree(made, ignore_errors=True)
+        copied = _upgrade(folder, made, progress)
+        os.replace(folder, kept)
+        os.replace(made, folder)
+        _fsync_folder(folder.parent)
     return {**copied, "folder": str(folder), "kept": str(kept)}
 
 
 def format1_libraries(data: Path) -> list[Path]:
-    """The format 1 libraries under ``data`` (e.g. a service's data folder: video, audio and every version)."""
+    """The format 1 libraries under ``data`` (e.g. a service's data folder: video, audio and every version),
+    and those whose in-place upgrade stopped between its renames."""
     found = []
     for manifest in sorted(Path(data).rglob("manifest.json")):
         try:
@@ -81,7 +71,40 @@ def format1_libraries(data: Path) -> list[Path]:
             continue
         if old and (manifest.parent / "ids.sqlite").is_file() and not manifest.parent.name.endswith(".format1"):
             found.append(manifest.parent)
+    for made in sorted(Path(data).rglob("*.format2")):
+        folder = made.with_name(made.name.removesuffix(".format2"))
+        if not folder.exists() and folder.with_name(folder.name + ".format1").is_dir():
+            found.append(folder)
     return found
+
+
+def _upgrade(old: Path, new: Path, progress: bool) -> dict:
+    if new.exists():
+        raise LibraryError(f"{new} exists already: the upgraded library goes to a new folder")
+    manifest = _old_manifest(old)
+    ids = sqlite3.connect(f"file:{old / 'ids.sqlite'}?mode=ro", uri=True)
+    try:
+        _refuse_invalid_ids(ids, old, manifest)
+        partial = new.with_name(new.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)  # what an interrupted upgrade left
+        try:
+            copied = _copy(ids, old, manifest, partial, progress)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    finally:
+        ids.close()
+    os.replace(partial, new)
+    _fsync_folder(new.parent)
+    return {"rows": copied, "folder": str(new)}
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _copy(ids: sqlite3.Connection, old: Path, manifest: dict, folder: Path, progress: bool) -> int:
