@@ -2,13 +2,13 @@
 
 Protocol (each step durable before the next; a crash anywhere keeps every acknowledged row):
 
-1. rows (codes, categories, ids and their table slots) are written past the acknowledged count of their
-   group's open shard, shard fsynced;
+1. rows (codes, categories and video ids) are written past the acknowledged count of their group's open
+   shard, shard fsynced;
 2. the manifest (row counts, checksums, generation, rows to tombstone) is replaced atomically —
    this is the acknowledgement;
 3. tombstones of replaced/removed rows are written to the shards (and re-applied on every open).
 
-:func:`recover` repairs what a crash left: unacknowledged tails (rows, ids and slots) are cleared, stray shard
+:func:`recover` repairs what a crash left: unacknowledged tails (rows and their ids) are cleared, stray shard
 files are removed, the last write's tombstones applied.
 """
 
