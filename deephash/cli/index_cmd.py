@@ -253,8 +253,8 @@ def run_upgrade(args) -> int:
         copied = upgrade_library(args.path, args.new)
         print(f"copied {copied['rows']} live rows of {args.path} into {args.new} (format {FORMAT}); verified")
         return 0
-    interrupted = not args.path.exists() and args.path.with_name(args.path.name + ".format2").is_dir()
-    folders = [args.path] if interrupted or (args.path / "ids.sqlite").is_file() else format1_libraries(args.path)
+    one = not args.path.exists() or (args.path / "ids.sqlite").is_file()  # missing: a swap stopped half-way
+    folders = [args.path] if one else format1_libraries(args.path)
     if not folders:
         print(f"no library of format 1 in {args.path}: nothing to upgrade")
     for folder in folders:

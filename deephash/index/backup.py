@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from deephash.errors import LibraryError
+from deephash.index.manifest import fsync_path
 from deephash.index.shard import Shard, create_shard
 from deephash.index.storage import SHARD_DIR, Storage
 
@@ -86,8 +87,4 @@ def no_writer_elsewhere(lock_path: Path, writable: bool) -> Iterator[None]:
 
 def _fsync_tree(folder: Path) -> None:
     for path in [*folder.rglob("*"), folder]:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        fsync_path(path)

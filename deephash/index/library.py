@@ -134,11 +134,10 @@ class Library:
 
     def get(self, video_id: str) -> StoredCode:
         """Code and categories of a video id (by the shards' id tables, not a scan)."""
-        location = self._storage.location(video_id)
-        if location is None:
+        stored = self.get_many([video_id]).get(video_id)
+        if stored is None:
             raise UnknownVideoId(f"no video {video_id!r} in the library")
-        code = self._storage.shard(location.shard).codes[location.row].copy()
-        return StoredCode(str(video_id), code, location.l1, location.l2)
+        return stored
 
     def get_many(self, video_ids: Sequence[str]) -> dict[str, StoredCode]:
         """:meth:`get` for many ids at once (one lookup); ids not in the library are left out."""

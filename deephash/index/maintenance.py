@@ -7,7 +7,6 @@ from collections import Counter
 import numpy as np
 
 from deephash.index.manifest import MANIFEST_FILE, ShardEntry
-from deephash.index.shard_ids import PackedIds
 from deephash.index.storage import Storage
 
 
@@ -25,11 +24,12 @@ def compact(storage: Storage) -> dict:
         done = 0
         while done < len(rows):
             target = new_entries[-1] if new_entries and new_entries[-1].group == entry.group else None
-            if target is None or not storage.shard(target.name).rows_that_fit(target.rows, ids.lengths[done:]):
+            take = storage.shard(target.name).rows_that_fit(target.rows, ids.lengths[done:]) if target else 0
+            if not take:  # the group's newest new shard is full, or there is none yet
                 target = storage.new_shard(entry.group)
                 new_entries.append(target)
+                take = storage.shard(target.name).rows_that_fit(0, ids.lengths[done:])
             output = storage.shard(target.name)
-            take = output.rows_that_fit(target.rows, ids.lengths[done:])
             part = np.arange(done, done + take)
             output.append(target.rows, codes[part], l2[part], ids.take(part))
             target.checksum = list(output.checksum(target.rows + take, target.rows, tuple(target.checksum)))
@@ -59,14 +59,13 @@ def verify(storage: Storage) -> list[str]:
         if shard.group != entry.group:
             problems.append(f"shard {entry.name}: header group {shard.group}, manifest {entry.group}")
         rows = np.flatnonzero(deleted == 0)
-        ids = shard.video_ids(rows)
-        for video in ids:
+        ids = shard.ids_of(rows)
+        for video in ids.decode():
             if video in live:
                 problems.append(f"video {video!r} is live twice ({live[video]} and {entry.name})")
             live[video] = entry.name
-        found, where = np.full(len(ids), -1, dtype=np.int64), np.full(len(ids), -1, dtype=np.int64)
-        packed = PackedIds.of(ids)
-        shard.find(packed, packed.offsets, entry.rows, deleted, found, where, 0)
+        found, where = np.full(len(rows), -1, dtype=np.int64), np.full(len(rows), -1, dtype=np.int64)
+        shard.find(ids, ids.offsets, entry.rows, deleted, found, where, 0)
         if not np.array_equal(found, rows):
             problems.append(f"shard {entry.name}: {int((found != rows).sum())} live rows not found by their id")
     return problems

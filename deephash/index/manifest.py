@@ -17,6 +17,15 @@ MANIFEST_FILE = "manifest.json"
 FORMAT = 2  # 2: video ids in the shards (format 1 kept them in ids.sqlite)
 
 
+def fsync_path(path: Path) -> None:
+    """Make a file or a folder's entries (a rename into it) durable."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 @dataclass
 class ShardEntry:
     name: str
@@ -58,11 +67,7 @@ class Manifest:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, folder / MANIFEST_FILE)
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        fsync_path(folder)
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:

@@ -21,6 +21,7 @@ from deephash.errors import InvalidRequest, LibraryError
 from deephash.index.backup import no_writer_elsewhere
 from deephash.index.idmap import check_video_id
 from deephash.index.library import LOCK_FILE, Library
+from deephash.index.manifest import fsync_path
 from deephash.index.shard import HEADER_BYTES, read_header
 
 OLD_FORMAT = 1
@@ -47,7 +48,7 @@ def upgrade_in_place(folder: Path, progress: bool = True) -> dict:
     kept, made = folder.with_name(folder.name + ".format1"), folder.with_name(folder.name + ".format2")
     if not folder.exists() and kept.is_dir() and made.is_dir():  # stopped between the renames
         os.replace(made, folder)
-        _fsync_folder(folder.parent)
+        fsync_path(folder.parent)
         return {"rows": None, "folder": str(folder), "kept": str(kept)}
     if kept.exists():
         raise LibraryError(f"{kept} exists: {folder} was upgraded before (remove {kept} once you no longer need it)")
@@ -56,7 +57,7 @@ def upgrade_in_place(folder: Path, progress: bool = True) -> dict:
         copied = _upgrade(folder, made, progress)
         os.replace(folder, kept)
         os.replace(made, folder)
-        _fsync_folder(folder.parent)
+        fsync_path(folder.parent)
     return {**copied, "folder": str(folder), "kept": str(kept)}
 
 
@@ -95,16 +96,8 @@ def _upgrade(old: Path, new: Path, progress: bool) -> dict:
     finally:
         ids.close()
     os.replace(partial, new)
-    _fsync_folder(new.parent)
+    fsync_path(new.parent)
     return {"rows": copied, "folder": str(new)}
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _copy(ids: sqlite3.Connection, old: Path, manifest: dict, folder: Path, progress: bool) -> int:
