@@ -4,7 +4,9 @@ process when that service stops answering.
 BentoML stops the model service together with the HTTP workers on SIGTERM, and a server process that dies
 leaves the model service's socket open in the HTTP worker, where connections are accepted and never answered.
 So a call gives up as soon as the server process is gone, and uploads still in flight are finished with the
-same ONNX model here instead of failing: identical codes either way.
+same ONNX model here instead of failing: identical codes either way. Under load, a call whose answer the model
+service logged as sent was seen never to arrive; a call therefore also gives up after ``CALL_TIMEOUT_S``, far
+longer than any queue of uploads takes, and is made again (it has no side effects).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from serving.lifecycle import ServerGone, server_alive
 
 ATTEMPTS = 3
 SERVER_CHECK_S = 0.5  # how often a call waiting on the model service checks that the server still runs
+CALL_TIMEOUT_S = 15.0  # a call unanswered this long is lost, not queued: the model takes milliseconds per video
 logger = logging.getLogger("deephash.service")
 
 
@@ -47,6 +50,9 @@ class EmbeddedModelClient:
                 # BentoML reuses keep-alive connections between services that the other side may have just
                 # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
                 failure = error
+            except TimeoutError as error:  # an answer gone missing: rare, so worth a line in the log
+                failure = error
+                logger.warning("the embedded model service did not answer (%r): asking again", error)
             except ServerGone as error:
                 failure = error
                 break
@@ -55,6 +61,7 @@ class EmbeddedModelClient:
 
     async def _call(self, frames: np.ndarray) -> list[dict]:
         call = asyncio.ensure_future(self.service.to_async.run(frames))
+        deadline = asyncio.get_running_loop().time() + CALL_TIMEOUT_S
         while True:
             done, _ = await asyncio.wait({call}, timeout=SERVER_CHECK_S)
             if done:
@@ -62,6 +69,9 @@ class EmbeddedModelClient:
             if not server_alive():
                 call.cancel()
                 raise ServerGone("the server process is gone")
+            if asyncio.get_running_loop().time() > deadline:
+                call.cancel()
+                raise TimeoutError(f"no answer within {CALL_TIMEOUT_S:.0f} s")
 
     def _run_here(self, frames: np.ndarray) -> list[VideoHash]:
         with self._making:  # one session, however many uploads arrive at once

@@ -1,0 +1,45 @@
+"""The HTTP service's client of the embedded model service: an answer that never arrives is asked for again, and
+a model service that stays silent is replaced by the same model run in the process; the codes are the same.
+
+A lost answer cannot be produced on demand with a real BentoML pair, so the model service here is a stand-in
+that runs the real ONNX model and withholds the answers it is told to."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from deephash.hasher import output_rows
+from deephash.model.artifacts import ONNX_FILE, load_config
+from deephash.model.onnx import OnnxRunner
+from serving import model_client
+from serving.model_client import EmbeddedModelClient
+
+
+class ModelServiceLosingAnswers:
+    """Answers like the embedded model service, except the first ``lost`` calls, which never return."""
+
+    def __init__(self, model_dir, lost: int) -> None:
+        self.runner, self.lost, self.calls = OnnxRunner(model_dir / ONNX_FILE), lost, 0
+        self.to_async = SimpleNamespace(run=self.run)
+
+    async def run(self, frames: np.ndarray) -> list[dict]:
+        self.calls += 1
+        if self.calls <= self.lost:
+            await asyncio.Event().wait()  # the answer was sent and never arrived
+        return output_rows(self.runner.run(frames))
+
+
+@pytest.mark.parametrize("lost", [1, model_client.ATTEMPTS])
+def test_a_lost_answer_is_asked_for_again_and_gives_the_same_codes(small_model, monkeypatch, lost):
+    monkeypatch.setattr(model_client, "CALL_TIMEOUT_S", 0.2)
+    config = load_config(small_model)
+    frames = np.random.default_rng(0).integers(0, 256, (2, config.num_frames, 3, 64, 64), dtype=np.uint8)
+    service = ModelServiceLosingAnswers(small_model, lost)
+    hashes = asyncio.run(EmbeddedModelClient(service, small_model, config).hash_frames(frames))
+    expected = EmbeddedModelClient(None, small_model, config)._run_here(frames)
+    assert service.calls == min(lost + 1, model_client.ATTEMPTS)  # asked again; never more than ATTEMPTS times
+    assert [h.code.tobytes() for h in hashes] == [h.code.tobytes() for h in expected]
