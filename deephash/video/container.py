@@ -17,6 +17,10 @@ import av.error
 from deephash.errors import CorruptVideo, FileTooLarge, NotAMediaFile
 
 VideoSource = str | os.PathLike | bytes | BinaryIO
+# FFmpeg's stream probing decodes the first pictures to learn their pixel format (for H.264 a whole keyframe, the
+# cost of a sampled frame); the sampler's decoder learns it anyway, so the probe decodes nothing. Only the
+# probe's decoders take this: the frames decoded afterwards are the same.
+_PROBE_OPTIONS = {"skip_frame": "all"}
 
 _CONTAINER_SIGNATURES = (
     (4, b"ftyp"),  # MP4 / MOV / 3GP
@@ -35,7 +39,7 @@ def open_container(source: VideoSource, max_file_bytes: int) -> av.container.Inp
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
-        return av.open(source, mode="r")
+        return av.open(source, mode="r", options=_PROBE_OPTIONS)
     except av.error.FFmpegError as error:
         if not head:
             raise NotAMediaFile("the input is empty") from error
