@@ -17,6 +17,7 @@ from deephash.features import (
     encoder_digest,
     extract_features,
     sampled_frames_loader,
+    video_files_key,
 )
 from deephash.mask import CategoryMask
 from deephash.metrics import (
@@ -64,7 +65,7 @@ class FeatureStore:
     def features(self, name: str, paths: list[Path]) -> np.ndarray:
         config = self.model.config
         key = {
-            "paths": [str(path) for path in paths],
+            "files": video_files_key(paths),
             "encoder": self.digest,
             "frames": config.num_frames,
             "sampler": config.frame_spec.sampler_key,

@@ -77,6 +77,16 @@ def extract_features(
     return np.concatenate(outputs)
 
 
+def video_files_key(paths: Sequence[Path]) -> list[list]:
+    """What a cache of features of these files keys on: each file's path, size and modification time, so
+    footage made again at the same paths (other bytes) is never served the old features."""
+    stamps = []
+    for path in paths:
+        status = Path(path).stat()
+        stamps.append([str(path), status.st_size, status.st_mtime_ns])
+    return stamps
+
+
 def cached_array(path: Path, key: dict, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """``compute()`` saved at ``path`` (with ``key`` beside it); reused while the key is unchanged."""
     key_file = path.with_suffix(".json")

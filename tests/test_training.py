@@ -88,3 +88,15 @@ def test_full_fine_tuning_runs_and_learns(tiny_dataset, tmp_path):
     result = train(tiny_dataset, tmp_path, config, TrainOptions(mode="full", epochs=3, batch_size=12))
     assert len(result.history) == 3 and all(np.isfinite(epoch["loss"]) for epoch in result.history)
     assert (tmp_path / "weights.pt").is_file()
+
+
+def test_cached_features_are_not_reused_for_footage_made_again_at_the_same_paths(small_model, tmp_path):
+    from tests.conftest import make_clip
+
+    store = FeatureStore(load_model(small_model), tmp_path / "cache")
+    paths = [make_clip(tmp_path / f"clip{index}.mp4", 12, seed=index) for index in range(2)]
+    first = np.array(store.features("clips", paths))
+    assert np.array_equal(store.features("clips", paths), first)  # reused while the files are unchanged
+    make_clip(paths[1], 12, seed=7)  # other footage, same path
+    again = np.array(store.features("clips", paths))
+    assert np.array_equal(again[0], first[0]) and not np.array_equal(again[1], first[1])

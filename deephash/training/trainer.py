@@ -25,7 +25,7 @@ from tqdm import tqdm
 from deephash.data.dataset import Split, read_split
 from deephash.data.edits import RandomEdit, edit_frames
 from deephash.errors import DatasetError
-from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
+from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features, video_files_key
 from deephash.model.artifacts import load_model, save_model
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
@@ -83,7 +83,7 @@ def _cached_features(split: Split, model: DeepHashNet, options: TrainOptions, ca
     """``float16 [N, 1 + views, 2T, F]``, reused from ``cache`` when made for the same inputs."""
     config = model.config
     key = {
-        "paths": [str(path) for path in split.paths],
+        "files": video_files_key(split.paths),
         "encoder": encoder_digest(model.encoder),
         "frames": config.num_frames,
         "sampler": config.frame_spec.sampler_key,
