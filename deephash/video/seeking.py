@@ -22,12 +22,9 @@ import av.error
 import numpy as np
 
 from deephash.errors import CorruptVideo, DecodeTimeout, NoDecodableFrames
+from deephash.video.forward import ForwardReader, Unseekable, frame_time, start_time
 
 _KEPT_PER_TARGET = 8  # frames kept in memory per target when the whole stream must be decoded
-
-
-class _Unseekable(Exception):
-    """A seek failed: the caller decodes the stream from its start instead."""
 
 
 def frames_by_seeking(container, stream, targets: list[float], deadline: float, decode_on: bool) -> list | None:
@@ -39,13 +36,13 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float, 
     """
     keyframes = _KeyframeIndex.read(container, stream, deadline) if decode_on else _KeyframeIndex([], -1.0)
     chosen: list = []
-    reader: _ForwardReader | None = None
+    reader: ForwardReader | None = None
     for target in targets:
         landing = keyframes.landing(target)
         if reader is None or landing is None or landing > reader.position:
             try:
-                reader = _ForwardReader.after_seek(container, stream, target, deadline)
-            except _Unseekable:
+                reader = ForwardReader.after_seek(container, stream, target, deadline)
+            except Unseekable:
                 return None
         best = reader.frame_on_screen(target)
         if best is None:
@@ -67,7 +64,7 @@ class _KeyframeIndex:
 
     @classmethod
     def read(cls, container, stream, deadline: float) -> _KeyframeIndex:
-        start, windows, until = _start_time(stream), [], float("inf")
+        start, windows, until = start_time(stream), [], float("inf")
         try:
             for packet in container.demux(stream):
                 if time.monotonic() > deadline:
@@ -88,50 +85,17 @@ class _KeyframeIndex:
         return before[-1] if before else None
 
 
-class _ForwardReader:
-    """Frames decoded forward from one seek, asked for the frame on screen at increasing target times."""
-
-    def __init__(self, frames: Iterator[av.VideoFrame], start: float) -> None:
-        self._frames, self._start = frames, start
-        self._ahead: av.VideoFrame | None = None  # decoded, but past the last target
-        self._on_screen: av.VideoFrame | None = None  # the last frame at or before the last target
-        self.position = -float("inf")  # time of the last frame decoded
-
-    @classmethod
-    def after_seek(cls, container, stream, target: float, deadline: float) -> _ForwardReader:
-        start = _start_time(stream)
-        try:
-            container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
-        except av.error.FFmpegError as error:
-            raise _Unseekable from error
-        return cls(_decode(container, stream, deadline), start)
-
-    def frame_on_screen(self, target: float) -> av.VideoFrame | None:
-        """The last frame at or before ``target`` (the first frame decoded when none precedes it); None when
-        nothing decodes."""
-        while True:
-            frame = self._ahead if self._ahead is not None else next(self._frames, None)
-            self._ahead = None
-            if frame is None:
-                return self._on_screen
-            self.position = _frame_time(frame) - self._start
-            if self.position > target + 1e-9:
-                self._ahead = frame
-                return self._on_screen or frame
-            self._on_screen = frame
-
-
 def _frame_on_screen(container, stream, target: float, deadline: float) -> av.VideoFrame | None:
-    """Seek before ``target`` and decode up to the frame on screen at that time (see :class:`_ForwardReader`);
-    :class:`_Unseekable` when the stream cannot be sought."""
-    return _ForwardReader.after_seek(container, stream, target, deadline).frame_on_screen(target)
+    """Seek before ``target`` and decode up to the frame on screen at that time (see :class:`ForwardReader`);
+    :class:`Unseekable` when the stream cannot be sought."""
+    return ForwardReader.after_seek(container, stream, target, deadline).frame_on_screen(target)
 
 
 def frames_at_keyframes(container, stream, targets: list[float], deadline: float, within_s: float) -> list | None:
     """The keyframe nearest each target (the earlier one on a tie) when it lies within ``within_s`` of it,
     else the exact frame; the exact sampler's frames for a stream whose keyframes carry no timestamp; None
     when the stream cannot be sought (caller falls back to decoding)."""
-    start = _start_time(stream)
+    start = start_time(stream)
     frames: dict[int, av.VideoFrame] = {}  # by timestamp: a frame chosen twice is one distinct frame
     chosen: list = []
     around: tuple | None = None  # (time, packet) of the keyframes before and after the last target
@@ -141,7 +105,7 @@ def frames_at_keyframes(container, stream, targets: list[float], deadline: float
                 try:
                     container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
                 except av.error.FFmpegError as error:
-                    raise _Unseekable from error
+                    raise Unseekable from error
                 around = _keyframes_around(container, stream, target, start, deadline)
             candidates = [keyframe for keyframe in around if keyframe is not None]
             if not candidates:
@@ -161,7 +125,7 @@ def frames_at_keyframes(container, stream, targets: list[float], deadline: float
                         return None
                     frames[stamp] = frame
                 chosen.append(frames[stamp])
-    except _Unseekable:
+    except Unseekable:
         return None
     return chosen
 
@@ -182,7 +146,7 @@ def frames_by_decoding(container, stream, targets: list[float], deadline: float,
     times: list[float] = []
     stride = 1
     for index, frame in enumerate(_decode(container, stream, deadline)):
-        times.append(_frame_time(frame))
+        times.append(frame_time(frame))
         if index % stride == 0:
             kept[index] = frame
         if len(kept) > limit:
@@ -259,13 +223,3 @@ def _decode(container, stream, deadline: float) -> Iterator[av.VideoFrame]:
             yield frame
     except av.error.FFmpegError as error:
         raise CorruptVideo(f"decoding failed: {error}") from error
-
-
-def _frame_time(frame: av.VideoFrame) -> float:
-    return float(frame.time) if frame.time is not None else 0.0
-
-
-def _start_time(stream) -> float:
-    if stream.start_time is not None and stream.time_base is not None:
-        return float(stream.start_time * stream.time_base)
-    return 0.0
