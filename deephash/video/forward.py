@@ -89,6 +89,8 @@ class ForwardReader:
         return max(before) if before else None
 
     def _read(self) -> av.Packet | None:
+        if time.monotonic() > self._deadline:
+            raise DecodeTimeout("reading the video exceeded the time limit")
         try:
             packet = next(self._packets, None)
         except av.error.FFmpegError as error:
