@@ -7,7 +7,7 @@ and HEVC) is needed only when it is the answer. So packets are read ahead until 
 (no later packet is presented before it); their timestamps then name the answer, and the decoder skips the
 pictures nothing refers to that are presented before it. The frames are the same as a full decode's: a reader
 that does not find the answer it named decodes that target again without skipping. Where timestamps are
-missing, or for codecs other than H.264 and HEVC, nothing is skipped.
+missing, or for codecs other than H.264, nothing is skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import av.error
 
 from deephash.errors import CorruptVideo, DecodeTimeout
 
-SKIPPING_CODECS = frozenset({"h264", "hevc"})  # decoders whose skipping of non-reference pictures is exact
+# decoders whose skipping of non-reference pictures is exact; FFmpeg's HEVC decoder also drops sub-layer
+# non-reference pictures that higher temporal layers may still predict from, so HEVC is decoded whole
+SKIPPING_CODECS = frozenset({"h264"})
 READ_AHEAD_BYTES = 64 << 20  # packets held while looking for the answer; past this, the target is decoded whole
 
 

@@ -44,7 +44,10 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float, 
                 reader = ForwardReader.after_seek(container, stream, target, deadline)
             except Unseekable:
                 return None
-        best = reader.frame_on_screen(target)
+        try:
+            best = reader.frame_on_screen(target)
+        except Unseekable:  # a reader that had to decode a target again could not seek back
+            return None
         if best is None:
             best = chosen[-1] if chosen else None
         if best is None:
