@@ -11,24 +11,40 @@ from deephash.video.forward import ForwardReader
 from tests.test_keyframe_sampler import grey_ramp
 
 
-def frames_on_screen(path, targets: list[float], skipping: bool) -> tuple[list, int]:
-    """The frames on screen at ``targets`` (pts, RGB) from one seek, and how many pictures were decoded."""
-    decoded = 0
+def frames_on_screen(path, targets: list[float], skipping: bool, threads: int = 4) -> tuple[list, int, int]:
+    """The frames on screen at ``targets`` (pts, RGB) from one seek, how many pictures were decoded, and how many
+    times the reader had to decode a target again."""
+    shown, restarts = set(), 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # as the exact sampler decodes: frame threads see the skipping too
+        stream.thread_count = threads  # pictures held in the decoder grow with the threads
         reader = ForwardReader.after_seek(container, stream, targets[0], float("inf"), skipping=skipping)
-        next_frame = reader._next_frame
+        next_frame, restart = reader._next_frame, reader._restart
 
         def counted(answer):
-            nonlocal decoded
             frame = next_frame(answer)
-            decoded += frame is not None
+            if frame is not None:
+                shown.add(frame.pts)  # a frame looked at again for the next target counts once
             return frame
 
-        reader._next_frame = counted
+        def counted_restart(*arguments, **keywords):
+            nonlocal restarts
+            restarts += 1
+            shown.clear()
+            restart(*arguments, **keywords)
+
+        reader._next_frame, reader._restart = counted, counted_restart
         found = [reader.frame_on_screen(target) for target in targets]
-        return [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in found], decoded
+        return [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in found], len(shown), restarts
+
+
+def full_decode(path, targets: list[float]) -> list:
+    """The frames on screen at ``targets`` (pts, RGB) by decoding every picture from the start."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    on_screen = [max((f for f in frames if f.time <= target + 1e-9), key=lambda f: f.pts) for target in targets]
+    return [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in on_screen]
 
 
 def moving_bars(path, codec: str, frames: int = 150, fps: int = 30, keyframe_every: int = 60):
@@ -56,33 +72,35 @@ def targets_over(path, count: int) -> list[float]:
     return [duration * (index + 0.37) / count for index in range(count)]
 
 
-@pytest.mark.parametrize("codec", ["libx264"])
-def test_skipping_finds_the_frames_a_full_decode_finds_and_decodes_fewer(tmp_path, clips, codec):
-    if codec not in av.codecs_available:
-        pytest.skip(f"this PyAV has no {codec} encoder")
-    videos = [moving_bars(tmp_path / f"bars_{codec}.mp4", codec)]
-    if codec == "libx264":
-        videos += [grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=30), clips["bikes"]]
-    for path in videos:
+@pytest.mark.parametrize("threads", [1, 16])
+def test_skipping_finds_the_frames_a_full_decode_finds_and_decodes_fewer(tmp_path, clips, threads):
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV has no libx264 encoder")
+    bars = moving_bars(tmp_path / "bars.mp4", "libx264")
+    for path in (bars, grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=30), clips["bikes"]):
         for count in (5, 13):
             targets = targets_over(path, count)
-            skipped, decoded_skipping = frames_on_screen(path, targets, skipping=True)
-            whole, decoded_whole = frames_on_screen(path, targets, skipping=False)
-            assert [pts for pts, _ in skipped] == [pts for pts, _ in whole], path.name
-            assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(skipped, whole)), path.name
-            assert decoded_skipping < decoded_whole, path.name
+            skipped, decoded_skipping, restarts = frames_on_screen(path, targets, skipping=True, threads=threads)
+            whole, decoded_whole, _ = frames_on_screen(path, targets, skipping=False, threads=threads)
+            assert (
+                [pts for pts, _ in skipped]
+                == [pts for pts, _ in whole]
+                == [pts for pts, _ in full_decode(path, targets)]
+            )
+            assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(skipped, full_decode(path, targets))), path.name
+            assert restarts == 0 and decoded_skipping < decoded_whole, (path.name, count, restarts)
 
 
 def test_a_reader_that_does_not_find_the_frame_the_packets_named_decodes_the_target_again(tmp_path, monkeypatch):
     path = moving_bars(tmp_path / "bars.mp4", "libx264")
     targets = targets_over(path, 5)
-    whole, _ = frames_on_screen(path, targets, skipping=False)
+    whole = full_decode(path, targets)
     named = ForwardReader._answer
     monkeypatch.setattr(ForwardReader, "_answer", lambda self, target: (named(self, target) or 0) + 1)  # no such pts
     restarts = []
     restart = ForwardReader._restart
     monkeypatch.setattr(ForwardReader, "_restart", lambda self, *a, **k: restarts.append(1) or restart(self, *a, **k))
-    skipped, _ = frames_on_screen(path, targets, skipping=True)
+    skipped, _, _ = frames_on_screen(path, targets, skipping=True)
     assert restarts and [pts for pts, _ in skipped] == [pts for pts, _ in whole]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(skipped, whole))
 
@@ -93,6 +111,7 @@ def test_hevc_is_decoded_whole(tmp_path):
         pytest.skip("this PyAV has no libx265 encoder")
     path = moving_bars(tmp_path / "bars.mp4", "libx265")
     targets = targets_over(path, 5)
-    skipped, decoded_skipping = frames_on_screen(path, targets, skipping=True)
-    whole, decoded_whole = frames_on_screen(path, targets, skipping=False)
-    assert decoded_skipping == decoded_whole and [pts for pts, _ in skipped] == [pts for pts, _ in whole]
+    skipped, decoded_skipping, _ = frames_on_screen(path, targets, skipping=True)
+    whole, decoded_whole, _ = frames_on_screen(path, targets, skipping=False)
+    assert decoded_skipping == decoded_whole
+    assert [pts for pts, _ in skipped] == [pts for pts, _ in whole] == [pts for pts, _ in full_decode(path, targets)]

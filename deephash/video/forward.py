@@ -41,12 +41,14 @@ class ForwardReader:
         self._pending: deque[av.Packet] = deque()  # read, not yet decoded
         self._read_all = False
         self._frames: deque[av.VideoFrame] = deque()  # decoded, not yet looked at
+        self._sent: list[int | None] = []  # timestamps of packets sent to the decoder (frame threads and
+        # reordering hold some of their pictures back: they are candidates too)
         self._on_screen: av.VideoFrame | None = None  # the last frame at or before the last target
         self.position = -float("inf")  # time of the last frame decoded
 
     @classmethod
     def after_seek(cls, container, stream, target: float, deadline: float, skipping: bool = True) -> ForwardReader:
-        _seek(container, stream, target)
+        seek_before(container, stream, target)
         return cls(container, stream, deadline, skipping)
 
     def frame_on_screen(self, target: float) -> av.VideoFrame | None:
@@ -84,7 +86,7 @@ class ForwardReader:
         stamps = [packet.pts for packet in self._pending if packet.size]
         if None in stamps:
             return None
-        known = [frame.pts for frame in (*self._frames, self._on_screen) if frame is not None]
+        known = [*self._sent, *(frame.pts for frame in (*self._frames, self._on_screen) if frame is not None)]
         if None in known:
             return None
         before = [stamp for stamp in (*stamps, *known) if stamp <= limit + 1e-9 / self._stream.time_base]
@@ -111,6 +113,8 @@ class ForwardReader:
             skip = answer is not None and packet.pts is not None and packet.pts < answer
             if skip:  # read as the packet is sent, so it holds for this packet only
                 codec.skip_frame = "NONREF"
+            if packet.size:
+                self._sent.append(packet.pts)
             try:
                 self._frames.extend(codec.decode(packet))
             except av.error.FFmpegError as error:
@@ -122,11 +126,11 @@ class ForwardReader:
     def _restart(self, target: float, skipping: bool) -> None:
         """This reader again from a seek before ``target``, with its decoder reset."""
         self._stream.codec_context.flush_buffers()
-        _seek(self._container, self._stream, target)
+        seek_before(self._container, self._stream, target)
         self.__init__(self._container, self._stream, self._deadline, skipping)
 
 
-def _seek(container, stream, target: float) -> None:
+def seek_before(container, stream, target: float) -> None:
     """To the keyframe at or before ``target`` (seconds from the stream's start); :class:`Unseekable` if it fails."""
     try:
         container.seek(int((target + start_time(stream)) / stream.time_base), stream=stream, backward=True)
