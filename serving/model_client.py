@@ -5,8 +5,10 @@ BentoML stops the model service together with the HTTP workers on SIGTERM, and a
 leaves the model service's socket open in the HTTP worker, where connections are accepted and never answered.
 So a call gives up as soon as the server process is gone, and uploads still in flight are finished with the
 same ONNX model here instead of failing: identical codes either way. Under load, a call whose answer the model
-service logged as sent was seen never to arrive; a call therefore also gives up after ``CALL_TIMEOUT_S``, far
-longer than any queue of uploads takes, and is made again (it has no side effects).
+service logged as sent was seen never to arrive; a call therefore also gives up after ``CALL_TIMEOUT_S`` and is
+made again (it has no side effects). The time-out counts the wait in the model service's queue too: it is set far
+above what a queue of the uploads one client may have in flight waits, a guess rather than a measured bound, and
+an overloaded model service costs at most ``ATTEMPTS`` calls before the model runs here.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class EmbeddedModelClient:
         if self.service is None:  # a model the model service does not run (another library version's)
             return await asyncio.to_thread(self._run_here, frames)
         failure: Exception | None = None
-        for _ in range(ATTEMPTS):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 rows = await self._call(frames)
                 return hashes_from_outputs(outputs_from_rows(rows), self.config)
@@ -52,7 +54,8 @@ class EmbeddedModelClient:
                 failure = error
             except TimeoutError as error:  # an answer gone missing: rare, so worth a line in the log
                 failure = error
-                logger.warning("the embedded model service did not answer (%r): asking again", error)
+                if attempt < ATTEMPTS:
+                    logger.warning("the embedded model service did not answer (%r): asking again", error)
             except ServerGone as error:
                 failure = error
                 break
