@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from deephash.video import FrameSpec, sample_frames
+from deephash.video.forward import ForwardReader
 from deephash.video.frames import _square_rgb
 
 KEYFRAMES = FrameSpec(4, 32, "keyframes")
@@ -63,9 +64,14 @@ def test_targets_without_a_keyframe_in_their_slice_get_the_exact_frame(tmp_path)
     assert sampled.distinct_frames == 4
 
 
-def test_a_single_keyframe_serves_only_its_own_slice(clips):
-    """bigbuckbunny's only keyframe is its first frame: it serves the first target, the exact frames the rest."""
+def test_a_single_keyframe_serves_only_its_own_slice(clips, monkeypatch):
+    """bigbuckbunny's only keyframe is its first frame: it serves the first target, the exact frames the rest,
+    decoded on from one seek rather than from a seek each."""
+    seeks = []
+    after_seek = ForwardReader.after_seek
+    monkeypatch.setattr(ForwardReader, "after_seek", lambda *arguments: seeks.append(1) or after_seek(*arguments))
     keyframed = sample_frames(clips["bigbuckbunny"], FrameSpec(5, 64, "keyframes"))
+    assert len(seeks) == 1
     exact = sample_frames(clips["bigbuckbunny"], FrameSpec(5, 64))
     assert np.array_equal(keyframed.frames[1:], exact.frames[1:])
     assert np.array_equal(keyframed.frames[0], decoded_by_index(clips["bigbuckbunny"], 64)[0])
@@ -85,13 +91,18 @@ def test_unknown_sampler_is_refused():
         FrameSpec(sampler="fastest")
 
 
+def frame_after_a_seek(container, stream, target: float) -> av.VideoFrame:
+    """The frame on screen at ``target`` found by a seek of its own, nothing skipped: the reference."""
+    return ForwardReader.after_seek(container, stream, target, float("inf"), skipping=False).frame_on_screen(target)
+
+
 @pytest.mark.parametrize("keyframe_every", [1000, 30, 7])
 def test_the_exact_sampler_decodes_on_instead_of_seeking_back_and_finds_the_same_frames(
     tmp_path, clips, keyframe_every
 ):
     """One keyframe, a keyframe per 3 s and per 0.7 s, and real clips: the frames chosen when decoding goes on
     through a group of pictures are those of a seek per target."""
-    from deephash.video.seeking import _frame_on_screen, frames_by_seeking
+    from deephash.video.seeking import frames_by_seeking
 
     ramp = grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=keyframe_every)
     for path in (ramp, clips["carphone_pristine"], clips["bikes"]):
@@ -100,7 +111,7 @@ def test_the_exact_sampler_decodes_on_instead_of_seeking_back_and_finds_the_same
             duration = float(stream.duration * stream.time_base)
             targets = [duration * (index + 0.5) / 7 for index in range(7)]
             found = frames_by_seeking(container, stream, targets, deadline=float("inf"), decode_on=True)
-            expected = [_frame_on_screen(container, stream, target, float("inf")) for target in targets]
+            expected = [frame_after_a_seek(container, stream, target) for target in targets]
             assert [frame.pts for frame in found] == [frame.pts for frame in expected], path.name
             for frame, reference in zip(found, expected):
                 assert np.array_equal(frame.to_ndarray(format="rgb24"), reference.to_ndarray(format="rgb24"))
@@ -109,7 +120,7 @@ def test_the_exact_sampler_decodes_on_instead_of_seeking_back_and_finds_the_same
 def test_a_target_between_a_keyframes_decoding_and_presentation_time_gets_the_frame_a_seek_gives(tmp_path):
     """With B-frames a keyframe is decoded before it is shown; where a seek lands for a target in between
     depends on the demuxer, so the sampler seeks there rather than decoding on."""
-    from deephash.video.seeking import _frame_on_screen, _KeyframeIndex, frames_by_seeking
+    from deephash.video.seeking import _KeyframeIndex, frames_by_seeking
 
     path = grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=30)
     with av.open(str(path)) as container:
@@ -120,5 +131,5 @@ def test_a_target_between_a_keyframes_decoding_and_presentation_time_gets_the_fr
         assert windows, "the encoder made B-frames: keyframes are decoded before they are shown"
         targets = sorted({0.5 * (low + high) for low, high in windows} | {high + 0.05 for _, high in windows})
         found = frames_by_seeking(container, stream, targets, float("inf"), decode_on=True)
-        expected = [_frame_on_screen(container, stream, target, float("inf")) for target in targets]
+        expected = [frame_after_a_seek(container, stream, target) for target in targets]
         assert [frame.pts for frame in found] == [frame.pts for frame in expected]

@@ -136,11 +136,13 @@ def _sample(source: VideoSource, spec: FrameSpec, limits: VideoLimits) -> Sample
             raise VideoLimitExceeded(f"duration {duration:.0f} s exceeds the limit of {limits.max_duration_s:.0f} s")
         targets = [duration * (index + 0.5) / spec.count for index in range(spec.count)]
         deadline = started + limits.decode_timeout_s
+        decode_on = duration <= DECODE_ON_UP_TO_S
         frames = None
         if duration > 0 and spec.sampler == "exact":
-            frames = frames_by_seeking(container, stream, targets, deadline, decode_on=duration <= DECODE_ON_UP_TO_S)
+            frames = frames_by_seeking(container, stream, targets, deadline, decode_on)
         elif duration > 0:  # a keyframe serves a target inside the target's own slice of the video
-            frames = frames_at_keyframes(container, stream, targets, deadline, within_s=duration / (2 * spec.count))
+            within_s = duration / (2 * spec.count)
+            frames = frames_at_keyframes(container, stream, targets, deadline, within_s, decode_on)
         if frames is None:
             frames = frames_by_decoding(container, stream, targets, deadline, rewind=duration > 0)
     region = active_region(np.stack([_grey(frame) for frame in frames]))

@@ -22,7 +22,7 @@ import av.error
 import numpy as np
 
 from deephash.errors import CorruptVideo, DecodeTimeout, NoDecodableFrames
-from deephash.video.forward import ForwardReader, Unseekable, frame_time, start_time
+from deephash.video.forward import ForwardReader, Unseekable, frame_time, seek_before, start_time
 
 _KEPT_PER_TARGET = 8  # frames kept in memory per target when the whole stream must be decoded
 
@@ -88,46 +88,48 @@ class _KeyframeIndex:
         return before[-1] if before else None
 
 
-def _frame_on_screen(container, stream, target: float, deadline: float) -> av.VideoFrame | None:
-    """Seek before ``target`` and decode up to the frame on screen at that time (see :class:`ForwardReader`);
-    :class:`Unseekable` when the stream cannot be sought."""
-    return ForwardReader.after_seek(container, stream, target, deadline).frame_on_screen(target)
-
-
-def frames_at_keyframes(container, stream, targets: list[float], deadline: float, within_s: float) -> list | None:
+def frames_at_keyframes(
+    container, stream, targets: list[float], deadline: float, within_s: float, decode_on: bool
+) -> list | None:
     """The keyframe nearest each target (the earlier one on a tie) when it lies within ``within_s`` of it,
     else the exact frame; the exact sampler's frames for a stream whose keyframes carry no timestamp; None
-    when the stream cannot be sought (caller falls back to decoding)."""
+    when the stream cannot be sought (caller falls back to decoding).
+
+    The targets no keyframe is near enough to are decoded together afterwards by :func:`frames_by_seeking`
+    (``decode_on`` as there), so a short clip with one keyframe is decoded once, not once per target.
+    """
     start = start_time(stream)
     frames: dict[int, av.VideoFrame] = {}  # by timestamp: a frame chosen twice is one distinct frame
-    chosen: list = []
+    chosen: list = [None] * len(targets)
+    exact: list[int] = []  # the targets no keyframe is near enough to
     around: tuple | None = None  # (time, packet) of the keyframes before and after the last target
     try:
-        for target in targets:
+        for index, target in enumerate(targets):
             if around is None or not _surround(around, target):
-                try:
-                    container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
-                except av.error.FFmpegError as error:
-                    raise Unseekable from error
+                seek_before(container, stream, target)
                 around = _keyframes_around(container, stream, target, start, deadline)
             candidates = [keyframe for keyframe in around if keyframe is not None]
             if not candidates:
                 return frames_by_seeking(container, stream, targets, deadline, decode_on=False)
             moment, packet = min(candidates, key=lambda keyframe: (abs(keyframe[0] - target), keyframe[0]))
             if abs(moment - target) > within_s + 1e-9:
-                frame = _frame_on_screen(container, stream, target, deadline)
-                around = None  # the demuxer has moved on
+                exact.append(index)
+                continue
+            stamp = _timestamp(packet)
+            if stamp not in frames:
+                frame = _decode_alone(stream, packet)
                 if frame is None:
                     return None
-                chosen.append(frame if frame.pts is None else frames.setdefault(frame.pts, frame))
-            else:
-                stamp = _timestamp(packet)
-                if stamp not in frames:
-                    frame = _decode_alone(stream, packet)
-                    if frame is None:
-                        return None
-                    frames[stamp] = frame
-                chosen.append(frames[stamp])
+                frames[stamp] = frame
+            chosen[index] = frames[stamp]
+        if exact:
+            if decode_on:
+                seek_before(container, stream, 0.0)  # the exact sampler reads the keyframe index from the start
+            found = frames_by_seeking(container, stream, [targets[index] for index in exact], deadline, decode_on)
+            if found is None:
+                return None
+            for index, frame in zip(exact, found):
+                chosen[index] = frame if frame.pts is None else frames.setdefault(frame.pts, frame)
     except Unseekable:
         return None
     return chosen
