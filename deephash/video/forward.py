@@ -41,8 +41,9 @@ class ForwardReader:
         self._pending: deque[av.Packet] = deque()  # read, not yet decoded
         self._read_all = False
         self._frames: deque[av.VideoFrame] = deque()  # decoded, not yet looked at
-        self._sent: list[int | None] = []  # timestamps of packets sent to the decoder (frame threads and
-        # reordering hold some of their pictures back: they are candidates too)
+        # timestamps of packets sent to the decoder: frame threads and reordering hold some of their pictures
+        # back, and those are candidates for the frame on screen too
+        self._sent: list[int | None] = []
         self._on_screen: av.VideoFrame | None = None  # the last frame at or before the last target
         self.position = -float("inf")  # time of the last frame decoded
 
