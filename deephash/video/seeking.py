@@ -39,14 +39,11 @@ def frames_by_seeking(container, stream, targets: list[float], deadline: float, 
     reader: ForwardReader | None = None
     for target in targets:
         landing = keyframes.landing(target)
-        if reader is None or landing is None or landing > reader.position:
-            try:
-                reader = ForwardReader.after_seek(container, stream, target, deadline)
-            except Unseekable:
-                return None
         try:
-            best = reader.frame_on_screen(target)
-        except Unseekable:  # a reader that had to decode a target again could not seek back
+            if reader is None or landing is None or landing > reader.position:
+                reader = ForwardReader.after_seek(container, stream, target, deadline)
+            best = reader.frame_on_screen(target)  # may seek again, to decode a target whole
+        except Unseekable:
             return None
         if best is None:
             best = chosen[-1] if chosen else None
