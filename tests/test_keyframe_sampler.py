@@ -133,3 +133,55 @@ def test_a_target_between_a_keyframes_decoding_and_presentation_time_gets_the_fr
         found = frames_by_seeking(container, stream, targets, float("inf"), decode_on=True)
         expected = [frame_after_a_seek(container, stream, target) for target in targets]
         assert [frame.pts for frame in found] == [frame.pts for frame in expected]
+
+
+@pytest.mark.parametrize("keyframe_every", [7, 30, 1000])
+def test_an_mp4_index_finds_the_keyframes_demuxing_finds(tmp_path, monkeypatch, keyframe_every):
+    """The keyframes around each target come from an MP4's index without demuxing a group of pictures, and
+    are those that demuxing finds: also for targets between a keyframe's decoding and presentation time (with
+    B-frames a keyframe is decoded before it is shown) and targets before the first or after the last."""
+    from deephash.video import seeking
+
+    path = grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=keyframe_every)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        windows = seeking._KeyframeIndex.read(container, stream, float("inf")).windows
+    assert any(low < high for low, high in windows), "the encoder made B-frames"
+    targets = sorted({0.0, 11.9} | {(low + high) / 2 for low, high in windows} | {high + 0.05 for _, high in windows})
+
+    def chosen(within_s: float) -> list[int]:
+        """Each target asked alone, so that none is answered from the keyframes found for another."""
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            ask = seeking.frames_at_keyframes
+            return [ask(container, stream, [t], float("inf"), within_s, decode_on=True)[0].pts for t in targets]
+
+    with av.open(str(path)) as container:
+        assert seeking._IndexedKeyframes.of(container, container.streams.video[0]) is not None
+    around, demuxed = seeking._keyframes_around, []
+    for within_s in (100.0, 0.5):  # every target served by a keyframe; some by the exact frame
+        with monkeypatch.context() as patched:
+            patched.setattr(seeking._IndexedKeyframes, "of", classmethod(lambda *_: None))
+            demuxing = chosen(within_s)
+        with monkeypatch.context() as patched:
+            patched.setattr(seeking, "_keyframes_around", lambda *arguments: demuxed.append(1) or around(*arguments))
+            assert chosen(within_s) == demuxing
+    assert not demuxed, "the index answered every target"
+
+
+def test_only_a_complete_index_is_used(tmp_path):
+    """Matroska indexes some keyframes (cues), not every packet: its keyframes are found by demuxing."""
+    from deephash.video import seeking
+
+    source = grey_ramp(tmp_path / "ramp.mp4", frames=60)
+    with av.open(str(source)) as mp4, av.open(str(tmp_path / "ramp.mkv"), "w") as mkv:
+        copy = mkv.add_stream_from_template(mp4.streams.video[0])
+        for packet in mp4.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = copy
+                mkv.mux(packet)
+    with av.open(str(tmp_path / "ramp.mkv")) as container:
+        assert seeking._IndexedKeyframes.of(container, container.streams.video[0]) is None
+    assert np.array_equal(
+        sample_frames(tmp_path / "ramp.mkv", KEYFRAMES).frames, sample_frames(source, KEYFRAMES).frames
+    )

@@ -4,15 +4,16 @@
   decoded, so the frame on screen at that time is found whatever the group of pictures; targets that share a
   group of pictures are decoded in one pass.
 - :func:`frames_at_keyframes` (the fast sampler): the keyframe nearest each target, as long as it lies within
-  the target's own slice of the video; packets are only demuxed until the keyframes around the target are
-  known, and one picture is decoded per distinct keyframe, so a long group of pictures costs no more than a
-  short one. Where no keyframe is that near (a short video with few keyframes), the exact frame is decoded,
-  so the T frames still come from T different parts of the video.
+  the target's own slice of the video; the keyframes around the target are read from an MP4/MOV file's index,
+  or else by demuxing until they are known, and one picture is decoded per distinct keyframe, so a long group
+  of pictures costs no more than a short one. Where no keyframe is that near (a short video with few
+  keyframes), the exact frame is decoded, so the T frames still come from T different parts of the video.
 - :func:`frames_by_decoding`: decode everything, for inputs that cannot be sought.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from deephash.errors import CorruptVideo, DecodeTimeout, NoDecodableFrames
 from deephash.video.forward import ForwardReader, Unseekable, frame_time, seek_before, start_time
 
 _KEPT_PER_TARGET = 8  # frames kept in memory per target when the whole stream must be decoded
+_LATER_THAN_ANY = 2**62  # a timestamp after every packet: a seek there lands on the last keyframe
 
 
 def frames_by_seeking(container, stream, targets: list[float], deadline: float, decode_on: bool) -> list | None:
@@ -96,6 +98,7 @@ def frames_at_keyframes(
     (``decode_on`` as there), so a short clip with one keyframe is decoded once, not once per target.
     """
     start = start_time(stream)
+    indexed = _IndexedKeyframes.of(container, stream)
     frames: dict[int, av.VideoFrame] = {}  # by timestamp: a frame chosen twice is one distinct frame
     chosen: list = [None] * len(targets)
     exact: list[int] = []  # the targets no keyframe is near enough to
@@ -103,8 +106,10 @@ def frames_at_keyframes(
     try:
         for index, target in enumerate(targets):
             if around is None or not _surround(around, target):
-                seek_before(container, stream, target)
-                around = _keyframes_around(container, stream, target, start, deadline)
+                around = indexed.around(target, start) if indexed is not None else None
+                if around is None:
+                    seek_before(container, stream, target)
+                    around = _keyframes_around(container, stream, target, start, deadline)
             candidates = [keyframe for keyframe in around if keyframe is not None]
             if not candidates:
                 return frames_by_seeking(container, stream, targets, deadline, decode_on=False)
@@ -167,6 +172,62 @@ def frames_by_decoding(container, stream, targets: list[float], deadline: float,
         wanted = times[0] + fractions * span
         picks = np.abs(kept_times[None, :] - wanted[:, None]).argmin(axis=1)
     return [kept[int(indices[pick])] for pick in picks]
+
+
+@dataclass
+class _IndexedKeyframes:
+    """The keyframes an MP4/MOV sample table lists (that demuxer reads the whole table on opening, so its index
+    holds every packet): the keyframes around a target are read a packet each, without demuxing the group of
+    pictures between them as :func:`_keyframes_around` must elsewhere."""
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    decoding_times: list[int]  # of each keyframe, in stream ticks (the index holds no presentation time)
+    packets: dict[int, av.Packet]  # read so far, by decoding time
+
+    @classmethod
+    def of(cls, container, stream) -> _IndexedKeyframes | None:
+        """None unless the index lists every packet of the stream (not a fragmented MP4, not another format)."""
+        entries = stream.index_entries
+        if not container.format.name.startswith("mov") or len(entries) < 2 or len(entries) != stream.frames:
+            return None
+        return cls(container, stream, [entry.timestamp for entry in entries if entry.is_keyframe], {})
+
+    def around(self, target: float, start: float) -> tuple | None:
+        """What :func:`_keyframes_around` finds for ``target``; None when a packet is not where the index says
+        (the caller demuxes instead). A keyframe is presented at or after it is decoded, so the last keyframe
+        presented at or before the target is the last one decoded by then or the one before it."""
+        seconds = [float(ticks * self.stream.time_base) - start for ticks in self.decoding_times]
+        last = bisect.bisect_right(seconds, target + 1e-9) - 1
+        before = after = None
+        for which in range(max(last - 1, 0), min(last + 2, len(seconds))):
+            packet = self._packet(which)
+            if packet is None:
+                return None
+            moment = float(_timestamp(packet) * self.stream.time_base) - start
+            if moment <= target + 1e-9:
+                before = (moment, packet)
+            elif after is None:
+                after = (moment, packet)
+        if before is None and last >= 1:  # two keyframes decoded by then, neither shown yet: let demuxing decide
+            return None
+        return before, after
+
+    def _packet(self, which: int) -> av.Packet | None:
+        """The packet of keyframe ``which``. A seek aims by presentation time, which the index lacks; aiming
+        just before the next keyframe's decoding time lands on this keyframe, checked by its decoding time."""
+        ticks = self.decoding_times[which]
+        if ticks not in self.packets:
+            aim = self.decoding_times[which + 1] - 1 if which + 1 < len(self.decoding_times) else _LATER_THAN_ANY
+            try:
+                self.container.seek(aim, stream=self.stream)
+                packet = next(iter(self.container.demux(self.stream)), None)
+            except av.error.FFmpegError:
+                return None
+            if packet is None or packet.dts != ticks or not packet.is_keyframe or _timestamp(packet) is None:
+                return None
+            self.packets[ticks] = packet
+        return self.packets[ticks]
 
 
 def _keyframes_around(container, stream, target: float, start: float, deadline: float) -> tuple:
