@@ -177,13 +177,12 @@ def frames_by_decoding(container, stream, targets: list[float], deadline: float,
 @dataclass
 class _IndexedKeyframes:
     """The keyframes an MP4/MOV sample table lists (that demuxer reads the whole table on opening, so its index
-    holds every packet): the keyframes around a target are read a packet each, without demuxing the group of
-    pictures between them as :func:`_keyframes_around` must elsewhere."""
+    holds every packet): the keyframes around a target are found by a binary search of the index and read a
+    packet each, without demuxing the group of pictures between them as :func:`_keyframes_around` must."""
 
     container: av.container.InputContainer
     stream: av.video.stream.VideoStream
-    decoding_times: list[int]  # of each keyframe, in stream ticks (the index holds no presentation time)
-    packets: dict[int, av.Packet]  # read so far, by decoding time
+    packets: dict[int, av.Packet]  # keyframes read so far, by decoding time
 
     @classmethod
     def of(cls, container, stream) -> _IndexedKeyframes | None:
@@ -191,34 +190,50 @@ class _IndexedKeyframes:
         entries = stream.index_entries
         if not container.format.name.startswith("mov") or len(entries) < 2 or len(entries) != stream.frames:
             return None
-        return cls(container, stream, [entry.timestamp for entry in entries if entry.is_keyframe], {})
+        return cls(container, stream, {})
 
     def around(self, target: float, start: float) -> tuple | None:
         """What :func:`_keyframes_around` finds for ``target``; None when a packet is not where the index says
         (the caller demuxes instead). A keyframe is presented at or after it is decoded, so the last keyframe
         presented at or before the target is the last one decoded by then or the one before it."""
-        seconds = [float(ticks * self.stream.time_base) - start for ticks in self.decoding_times]
-        last = bisect.bisect_right(seconds, target + 1e-9) - 1
+        entries, time_base = self.stream.index_entries, self.stream.time_base
+        decoded_by = bisect.bisect_right(  # entries are in decoding order; the index holds no presentation time
+            entries, target + 1e-9, key=lambda entry: float(entry.timestamp * time_base) - start
+        )
+        earlier = self._keyframes(range(decoded_by - 1, -1, -1), 2)[::-1]
+        later = self._keyframes(range(decoded_by, len(entries)), 2)
+        keyframes = earlier + later  # decoding times of up to two keyframes either side, in order
         before = after = None
-        for which in range(max(last - 1, 0), min(last + 2, len(seconds))):
-            packet = self._packet(which)
+        for which in range(max(len(earlier) - 2, 0), min(len(earlier) + 1, len(keyframes))):
+            aim = keyframes[which + 1] - 1 if which + 1 < len(keyframes) else _LATER_THAN_ANY
+            packet = self._packet(keyframes[which], aim)
             if packet is None:
                 return None
-            moment = float(_timestamp(packet) * self.stream.time_base) - start
+            moment = float(_timestamp(packet) * time_base) - start
             if moment <= target + 1e-9:
                 before = (moment, packet)
             elif after is None:
                 after = (moment, packet)
-        if before is None and last >= 1:  # two keyframes decoded by then, neither shown yet: let demuxing decide
+        if before is None and len(earlier) == 2:  # two keyframes decoded by then, neither shown: let demuxing decide
             return None
         return before, after
 
-    def _packet(self, which: int) -> av.Packet | None:
-        """The packet of keyframe ``which``. A seek aims by presentation time, which the index lacks; aiming
-        just before the next keyframe's decoding time lands on this keyframe, checked by its decoding time."""
-        ticks = self.decoding_times[which]
+    def _keyframes(self, positions: range, count: int) -> list[int]:
+        """Decoding times of the first ``count`` keyframes at ``positions`` of the index (a group of pictures
+        is walked at most, without reading a packet)."""
+        found = []
+        for position in positions:
+            entry = self.stream.index_entries[position]
+            if entry.is_keyframe:
+                found.append(entry.timestamp)
+                if len(found) == count:
+                    break
+        return found
+
+    def _packet(self, ticks: int, aim: int) -> av.Packet | None:
+        """The keyframe packet decoded at ``ticks``. A seek aims by presentation time, which the index lacks;
+        aiming just before the next keyframe's decoding time lands on this keyframe, checked by its decoding time."""
         if ticks not in self.packets:
-            aim = self.decoding_times[which + 1] - 1 if which + 1 < len(self.decoding_times) else _LATER_THAN_ANY
             try:
                 self.container.seek(aim, stream=self.stream)
                 packet = next(iter(self.container.demux(self.stream)), None)
