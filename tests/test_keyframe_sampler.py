@@ -139,7 +139,7 @@ def test_a_target_between_a_keyframes_decoding_and_presentation_time_gets_the_fr
 def test_an_mp4_index_finds_the_keyframes_demuxing_finds(tmp_path, monkeypatch, keyframe_every):
     """The keyframes around each target come from an MP4's index without demuxing a group of pictures, and
     are those that demuxing finds: also for targets between a keyframe's decoding and presentation time (with
-    B-frames a keyframe is decoded before it is shown) and targets before the first or after the last."""
+    B-frames a keyframe is decoded before it is shown), at the very start and after the last keyframe."""
     from deephash.video import seeking
 
     path = grey_ramp(tmp_path / "ramp.mp4", frames=120, keyframe_every=keyframe_every)

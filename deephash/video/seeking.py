@@ -219,8 +219,8 @@ class _IndexedKeyframes:
         return before, after
 
     def _keyframes(self, positions: range, count: int) -> list[int]:
-        """Decoding times of the first ``count`` keyframes at ``positions`` of the index (a group of pictures
-        is walked at most, without reading a packet)."""
+        """Decoding times of the first ``count`` keyframes at ``positions`` of the index: entries of ``count``
+        groups of pictures are walked at most, and no packet is read."""
         found = []
         for position in positions:
             entry = self.stream.index_entries[position]
