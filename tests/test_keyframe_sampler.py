@@ -11,6 +11,7 @@ import pytest
 from deephash.video import FrameSpec, sample_frames
 from deephash.video.forward import ForwardReader
 from deephash.video.frames import _square_rgb
+from deephash.video.mp4_index import IndexedKeyframes
 
 KEYFRAMES = FrameSpec(4, 32, "keyframes")
 
@@ -157,11 +158,11 @@ def test_an_mp4_index_finds_the_keyframes_demuxing_finds(tmp_path, monkeypatch, 
             return [ask(container, stream, [t], float("inf"), within_s, decode_on=True)[0].pts for t in targets]
 
     with av.open(str(path)) as container:
-        assert seeking._IndexedKeyframes.of(container, container.streams.video[0]) is not None
+        assert IndexedKeyframes.of(container, container.streams.video[0]) is not None
     around, demuxed = seeking._keyframes_around, []
     for within_s in (100.0, 0.5):  # every target served by a keyframe; some by the exact frame
         with monkeypatch.context() as patched:
-            patched.setattr(seeking._IndexedKeyframes, "of", classmethod(lambda *_: None))
+            patched.setattr(IndexedKeyframes, "of", classmethod(lambda *_: None))
             demuxing = chosen(within_s)
         with monkeypatch.context() as patched:
             patched.setattr(seeking, "_keyframes_around", lambda *arguments: demuxed.append(1) or around(*arguments))
@@ -171,8 +172,6 @@ def test_an_mp4_index_finds_the_keyframes_demuxing_finds(tmp_path, monkeypatch, 
 
 def test_only_a_complete_index_is_used(tmp_path):
     """Matroska indexes some keyframes (cues), not every packet: its keyframes are found by demuxing."""
-    from deephash.video import seeking
-
     source = grey_ramp(tmp_path / "ramp.mp4", frames=60)
     with av.open(str(source)) as mp4, av.open(str(tmp_path / "ramp.mkv"), "w") as mkv:
         copy = mkv.add_stream_from_template(mp4.streams.video[0])
@@ -181,7 +180,7 @@ def test_only_a_complete_index_is_used(tmp_path):
                 packet.stream = copy
                 mkv.mux(packet)
     with av.open(str(tmp_path / "ramp.mkv")) as container:
-        assert seeking._IndexedKeyframes.of(container, container.streams.video[0]) is None
+        assert IndexedKeyframes.of(container, container.streams.video[0]) is None
     assert np.array_equal(
         sample_frames(tmp_path / "ramp.mkv", KEYFRAMES).frames, sample_frames(source, KEYFRAMES).frames
     )

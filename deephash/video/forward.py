@@ -145,6 +145,11 @@ def _decoded_after(packet: av.Packet, limit: float) -> bool:
     return packet.dts is not None and packet.dts > limit
 
 
+def packet_time(packet: av.Packet) -> int | None:
+    """A packet's presentation time, else its decoding time (raw and AVI streams often carry only that)."""
+    return packet.pts if packet.pts is not None else packet.dts
+
+
 def frame_time(frame: av.VideoFrame) -> float:
     return float(frame.time) if frame.time is not None else 0.0
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ import av.error
 import numpy as np
 
 from deephash.errors import CorruptVideo, DecodeTimeout, NoDecodableFrames
-from deephash.video.forward import ForwardReader, Unseekable, frame_time, seek_before, start_time
+from deephash.video.forward import ForwardReader, Unseekable, frame_time, packet_time, seek_before, start_time
+from deephash.video.mp4_index import IndexedKeyframes
 
 _KEPT_PER_TARGET = 8  # frames kept in memory per target when the whole stream must be decoded
-_LATER_THAN_ANY = 2**62  # a timestamp after every packet: a seek there lands on the last keyframe
 
 
 def frames_by_seeking(container, stream, targets: list[float], deadline: float, decode_on: bool) -> list | None:
@@ -98,7 +97,7 @@ def frames_at_keyframes(
     (``decode_on`` as there), so a short clip with one keyframe is decoded once, not once per target.
     """
     start = start_time(stream)
-    indexed = _IndexedKeyframes.of(container, stream)
+    indexed = IndexedKeyframes.of(container, stream)
     frames: dict[int, av.VideoFrame] = {}  # by timestamp: a frame chosen twice is one distinct frame
     chosen: list = [None] * len(targets)
     exact: list[int] = []  # the targets no keyframe is near enough to
@@ -117,7 +116,7 @@ def frames_at_keyframes(
             if abs(moment - target) > within_s + 1e-9:
                 exact.append(index)
                 continue
-            stamp = _timestamp(packet)
+            stamp = packet_time(packet)
             if stamp not in frames:
                 frame = _decode_alone(stream, packet)
                 if frame is None:
@@ -174,77 +173,6 @@ def frames_by_decoding(container, stream, targets: list[float], deadline: float,
     return [kept[int(indices[pick])] for pick in picks]
 
 
-@dataclass
-class _IndexedKeyframes:
-    """The keyframes an MP4/MOV sample table lists (that demuxer reads the whole table on opening, so its index
-    holds every packet): the keyframes around a target are found by a binary search of the index and read a
-    packet each, without demuxing the group of pictures between them as :func:`_keyframes_around` must."""
-
-    container: av.container.InputContainer
-    stream: av.video.stream.VideoStream
-    packets: dict[int, av.Packet]  # keyframes read so far, by decoding time
-
-    @classmethod
-    def of(cls, container, stream) -> _IndexedKeyframes | None:
-        """None unless the index lists every packet of the stream (not a fragmented MP4, not another format)."""
-        entries = stream.index_entries
-        if not container.format.name.startswith("mov") or len(entries) < 2 or len(entries) != stream.frames:
-            return None
-        return cls(container, stream, {})
-
-    def around(self, target: float, start: float) -> tuple | None:
-        """What :func:`_keyframes_around` finds for ``target``; None when a packet is not where the index says
-        (the caller demuxes instead). A keyframe is presented at or after it is decoded, so the last keyframe
-        presented at or before the target is the last one decoded by then or the one before it."""
-        entries, time_base = self.stream.index_entries, self.stream.time_base
-        decoded_by = bisect.bisect_right(  # entries are in decoding order; the index holds no presentation time
-            entries, target + 1e-9, key=lambda entry: float(entry.timestamp * time_base) - start
-        )
-        earlier = self._keyframes(range(decoded_by - 1, -1, -1), 2)[::-1]
-        later = self._keyframes(range(decoded_by, len(entries)), 2)
-        keyframes = earlier + later  # decoding times of up to two keyframes either side, in order
-        before = after = None
-        for which in range(max(len(earlier) - 2, 0), min(len(earlier) + 1, len(keyframes))):
-            aim = keyframes[which + 1] - 1 if which + 1 < len(keyframes) else _LATER_THAN_ANY
-            packet = self._packet(keyframes[which], aim)
-            if packet is None:
-                return None
-            moment = float(_timestamp(packet) * time_base) - start
-            if moment <= target + 1e-9:
-                before = (moment, packet)
-            elif after is None:
-                after = (moment, packet)
-        if before is None and len(earlier) == 2:  # two keyframes decoded by then, neither shown: let demuxing decide
-            return None
-        return before, after
-
-    def _keyframes(self, positions: range, count: int) -> list[int]:
-        """Decoding times of the first ``count`` keyframes at ``positions`` of the index: entries of ``count``
-        groups of pictures are walked at most, and no packet is read."""
-        found = []
-        for position in positions:
-            entry = self.stream.index_entries[position]
-            if entry.is_keyframe:
-                found.append(entry.timestamp)
-                if len(found) == count:
-                    break
-        return found
-
-    def _packet(self, ticks: int, aim: int) -> av.Packet | None:
-        """The keyframe packet decoded at ``ticks``. A seek aims by presentation time, which the index lacks;
-        aiming just before the next keyframe's decoding time lands on this keyframe, checked by its decoding time."""
-        if ticks not in self.packets:
-            try:
-                self.container.seek(aim, stream=self.stream)
-                packet = next(iter(self.container.demux(self.stream)), None)
-            except av.error.FFmpegError:
-                return None
-            if packet is None or packet.dts != ticks or not packet.is_keyframe or _timestamp(packet) is None:
-                return None
-            self.packets[ticks] = packet
-        return self.packets[ticks]
-
-
 def _keyframes_around(container, stream, target: float, start: float, deadline: float) -> tuple:
     """The last keyframe packet at or before ``target`` and the first after it (either may be None), read
     from the demuxer after a backward seek: no picture is decoded."""
@@ -253,9 +181,9 @@ def _keyframes_around(container, stream, target: float, start: float, deadline: 
         for packet in container.demux(stream):
             if time.monotonic() > deadline:
                 raise DecodeTimeout("reading the video exceeded the time limit")
-            if not packet.is_keyframe or _timestamp(packet) is None:
+            if not packet.is_keyframe or packet_time(packet) is None:
                 continue
-            moment = float(_timestamp(packet) * stream.time_base) - start
+            moment = float(packet_time(packet) * stream.time_base) - start
             if moment <= target + 1e-9:
                 before = (moment, packet)
             else:
@@ -264,11 +192,6 @@ def _keyframes_around(container, stream, target: float, start: float, deadline: 
     except av.error.FFmpegError as error:
         raise CorruptVideo(f"reading the video failed: {error}") from error
     return before, after
-
-
-def _timestamp(packet) -> int | None:
-    """A packet's presentation time, else its decoding time (raw and AVI streams often carry only that)."""
-    return packet.pts if packet.pts is not None else packet.dts
 
 
 def _surround(around: tuple, target: float) -> bool:
