@@ -84,7 +84,7 @@ class IndexedKeyframes:
                 packet = next(iter(self.container.demux(self.stream)), None)
             except av.error.FFmpegError:
                 return None
-            if packet is None or packet.dts != ticks or not packet.is_keyframe or packet_time(packet) is None:
+            if packet is None or packet.dts != ticks or not packet.is_keyframe:
                 return None
             self.packets[ticks] = packet
         return self.packets[ticks]
