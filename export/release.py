@@ -22,9 +22,8 @@ from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import FrameEncoder
 from deephash.real_footage import measure_real_footage, real_footage_table
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
-from deephash.training.instance_data import StreamPlan, view_descriptors
+from deephash.training.instance_data import StreamPlan, video_views
 from deephash.training.trainer import TrainOptions, train
-from deephash.video import FrameSpec
 from export.onnx_model import export_model_onnx
 
 DEFAULT_DATA_DIR = Path("data")
@@ -101,10 +100,9 @@ def build_default_model(
     started = time.monotonic()
     dataset_root = ensure_dataset(data_dir / "synthetic", plan)
     cache_dir = data_dir / "cache"
-    encoder = FrameEncoder.for_config(ModelConfig(taxonomy=Taxonomy.load(dataset_root / LABELS_FILE))).eval()
-    views = np.asarray(
-        view_descriptors(encoder, stream, FrameSpec(), cache_dir / "instance_views.npy"), dtype=np.float32
-    )
+    config = ModelConfig(taxonomy=Taxonomy.load(dataset_root / LABELS_FILE))
+    encoder = FrameEncoder.for_config(config).eval()
+    views = video_views(encoder, stream, config.frame_spec, cache_dir / "instance_views.npy", config.motion_weight)
     stages = {bits: instance_stage(views, bits, held_out) for bits in (128, *compare_bits)}
     summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
     for bits in compare_bits:

@@ -68,4 +68,4 @@ def test_generated_views_go_through_the_real_sampler(tmp_path):
     assert np.abs(frames.astype(int) - again).mean() < 2
     encoder = FrameEncoder("mobilenetv3_small", instance_grid=2)
     views = view_descriptors(encoder, plan, spec, tmp_path / "views.npy")
-    assert views.shape == (6, 3, encoder.regional_dim) and np.isfinite(views.astype(np.float32)).all()
+    assert views.shape == (6, 3, 3, encoder.regional_dim) and np.isfinite(views.astype(np.float32)).all()

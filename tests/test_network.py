@@ -14,6 +14,7 @@ from deephash.model.backbones import backbone_spec
 from deephash.model.config import ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
 from deephash.model.onnx import OnnxRunner, export_onnx
+from deephash.model.pooling import video_descriptor_array
 from deephash.training.instance import Projection
 
 UNEVEN = Taxonomy(
@@ -59,12 +60,12 @@ def test_l2_head_of_predicted_group_by_gather_equals_explicit_loop(small_model):
 def test_anchors_are_the_instance_projection_and_heads_move_bits_only_within_reach(small_model):
     head, encoder = copy.deepcopy(small_model.head), small_model.encoder
     features = torch.randn(64, 5, encoder.output_dim) * 3
-    regional = features[..., encoder.feature_dim :].numpy().mean(axis=1)
-    assert regional.shape[-1] == encoder.regional_dim == 6 * 576
+    regional = video_descriptor_array(features[..., encoder.feature_dim :].numpy(), head.motion_weight)
+    assert regional.shape[-1] == 2 * encoder.regional_dim == 2 * 6 * 576  # the frames' mean, then their change
     rng = np.random.default_rng(0)
     projection = Projection(
-        rng.standard_normal(encoder.regional_dim).astype(np.float32) * 0.01,
-        rng.standard_normal((encoder.regional_dim, 64)).astype(np.float32),
+        rng.standard_normal(regional.shape[-1]).astype(np.float32) * 0.01,
+        rng.standard_normal((regional.shape[-1], 64)).astype(np.float32),
     )
     head.set_instance_projection(projection.centre, projection.planes, regional)
     with torch.no_grad():

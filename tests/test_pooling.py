@@ -1,4 +1,5 @@
-"""The regional GeM descriptor: hand-computed values, mirror invariance, and the encoder's feature layout."""
+"""The regional GeM descriptor: hand-computed values, mirror invariance, and the encoder's feature layout; the
+video descriptor made of a video's frames."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from deephash.model.network import FrameEncoder
-from deephash.model.pooling import regional_gem, regional_regions
+from deephash.model.pooling import regional_gem, regional_regions, video_descriptor, video_descriptor_array
 
 
 def test_one_cell_regions_give_the_cells_folded_left_right():
@@ -33,6 +34,26 @@ def test_mirrored_frames_get_the_same_descriptor():
     assert torch.allclose(regional_gem(maps, 3), regional_gem(maps.flip(-1), 3), atol=1e-6)
     assert regional_gem(maps, 3).shape == (4, regional_regions(3) * 16) == (4, 96)
     assert regional_regions(2) == 2 and regional_regions(1) == 1
+
+
+def test_video_descriptor_is_the_frames_mean_then_their_change_from_first_to_last():
+    frames = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0], [0.0, 5.0], [6.0, 0.0]])  # unit: a, b, c, b, c
+    a, b, c = torch.tensor([0.6, 0.8]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0])
+    mean = (a + 2 * b + 2 * c) / 5
+    change = (b + c) / 2 - (a + b) / 2  # the last two frames' mean minus the first two's
+    assert torch.allclose(video_descriptor(frames, 0.0), mean)
+    assert torch.allclose(video_descriptor(frames, 0.5), torch.cat([mean, 0.5 * change]))
+    still = frames[:1].repeat(5, 1) * torch.tensor([[1.0], [2.0], [0.5], [3.0], [1.0]])  # one picture, any scale
+    assert torch.allclose(video_descriptor(still, 1.0), torch.cat([a, torch.zeros(2)]))
+
+
+def test_video_descriptor_of_an_array_matches_the_tensors_in_any_chunking():
+    frames = np.random.default_rng(0).random((7, 3, 5, 12)).astype(np.float16)
+    expected = video_descriptor(torch.from_numpy(frames.astype(np.float32)), 1.0).numpy()
+    for chunk in (1, 4, 1024):
+        got = video_descriptor_array(frames, 1.0, chunk=chunk)
+        assert got.dtype == np.float32 and got.shape == (7, 3, 24)
+        assert np.allclose(got, expected, atol=1e-6)
 
 
 def test_encoder_features_are_the_global_average_then_the_regional_descriptor():

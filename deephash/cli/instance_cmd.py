@@ -6,13 +6,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from deephash.model.backbones import BACKBONES
 from deephash.model.config import ModelConfig
 from deephash.model.network import FrameEncoder
 from deephash.training.instance import InstanceOptions, fit_instance_stage
-from deephash.training.instance_data import StreamPlan, view_descriptors
+from deephash.training.instance_data import StreamPlan, video_views
 from deephash.video import FrameSpec
 
 
@@ -41,6 +39,13 @@ def add_parser(subparsers) -> None:
         default=ModelConfig.detail_pool,
         help="low-pass of the frames before the backbone (see `ModelConfig.detail_pool`; must match the model's)",
     )
+    parser.add_argument(
+        "--motion-weight",
+        type=float,
+        default=ModelConfig.motion_weight,
+        help="weight of the change over the video beside the frames' mean (see `ModelConfig.motion_weight`; must "
+        "match the model's)",
+    )
     parser.add_argument("--cache", type=Path, help="folder caching the views' descriptors (default: beside OUT)")
     parser.set_defaults(run=run)
 
@@ -49,7 +54,7 @@ def run(args) -> int:
     plan = StreamPlan(videos=args.videos, views=args.views, seed=args.seed)
     cache = (args.cache or args.out.parent) / f"instance_views_{args.videos}x{args.views}_seed{args.seed}.npy"
     encoder = FrameEncoder(args.backbone, detail_pool=args.detail_pool).eval()
-    views = np.asarray(view_descriptors(encoder, plan, FrameSpec(), cache), dtype=np.float32)
+    views = video_views(encoder, plan, FrameSpec(), cache, args.motion_weight)
     options = InstanceOptions(code_bits=args.bits, epochs=args.epochs, seed=args.seed)
     stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,9 @@ class ModelConfig:
     # frames are averaged over detail_pool x detail_pool pixels and scaled back up before the backbone
     # (network.py: the detail that re-encodes and downscaled copies lose is not described; 1 = off)
     detail_pool: int = 3
+    # the anchors describe a video by its frames' mean regional descriptor and, weighted by motion_weight, by
+    # how it changes from the first frames to the last (pooling.video_descriptor; 0 = the mean alone)
+    motion_weight: float = 1.0
     # the heads' offsets enter the code from L1 probability trust_from, fully from trust_full (network.py)
     trust_from: float = 0.5
     trust_full: float = 0.8
@@ -114,6 +117,8 @@ class ModelConfig:
             raise ModelError(f"need 0 <= trust_from < trust_full <= 1, got {self.trust_from}, {self.trust_full}")
         if self.instance_grid < 1:
             raise ModelError(f"instance_grid must be >= 1, got {self.instance_grid}")
+        if self.motion_weight < 0:
+            raise ModelError(f"motion_weight must be >= 0, got {self.motion_weight}")
         if not 1 <= self.detail_pool <= 8:
             raise ModelError(f"detail_pool must be within 1..8, got {self.detail_pool}")
 
@@ -145,5 +150,6 @@ class ModelConfig:
     def from_json(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data.setdefault("detail_pool", 1)  # models saved before the low-pass saw frames at full detail
+        data.setdefault("motion_weight", 0.0)  # models saved before it described videos by the mean alone
         data["taxonomy"] = Taxonomy.from_json(data["taxonomy"])
         return cls(**data)

@@ -6,7 +6,7 @@ Python control flow, so the whole cascade is one static graph that exports to ON
 Each frame's features are the backbone map's global average followed by its regional GeM descriptor
 (``pooling.py``). The learned cascade reads the global averages; every bit's pre-activation is an *anchor*
 plus the cascade's output squashed into ``±learned_reach`` and scaled by the *trust* in the L1 prediction.
-The anchors are the instance stage's projection of the video's mean regional descriptor (learned without
+The anchors are the instance stage's projection of the video's regional descriptor (learned without
 labels on generated footage to keep edited copies together, ``training/instance.py``), so the code starts as
 an instance-level hash, and training corrects the bits whose anchor lies near the
 threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far from the
@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from deephash.baseline import hyperplanes
 from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 from deephash.model.config import ModelConfig
-from deephash.model.pooling import regional_gem, regional_regions
+from deephash.model.pooling import regional_gem, regional_regions, video_descriptor
 
 # Logit for the padding slots of groups with fewer L2 classes than the largest group; finite so that
 # FP16 engines do not turn it into NaN.
@@ -62,14 +62,15 @@ class CascadeHead(nn.Module):
         groups = taxonomy.groups
         widest = max(len(group) for group in groups)
         self.frame_logits = nn.Parameter(torch.zeros(config.num_frames))
-        self.feature_dim, self.l1_bits = feature_dim, config.l1_bits
+        self.feature_dim, self.l1_bits, self.motion_weight = feature_dim, config.l1_bits, config.motion_weight
         self.reach, self.anchor_gain = config.learned_reach, config.anchor_gain
         self.trust_from, self.trust_full = config.trust_from, config.trust_full
-        # The instance projection (training/instance.py): centre and planes applied to the L2-normalised mean
-        # regional descriptor, and the anchors' typical spread. Until a projection is set, SimHash planes
-        # around the origin; fixed buffers, never trained by the cascade's losses.
-        planes = hyperplanes(regional_dim, config.code_bits) / np.sqrt(regional_dim)
-        self.register_buffer("instance_centre", torch.zeros(regional_dim))
+        # The instance projection (training/instance.py): centre and planes applied to the L2-normalised video
+        # descriptor (pooling.video_descriptor), and the anchors' typical spread. Until a projection is set,
+        # SimHash planes around the origin; fixed buffers, never trained by the cascade's losses.
+        descriptor_dim = regional_dim * (2 if config.motion_weight > 0 else 1)
+        planes = hyperplanes(descriptor_dim, config.code_bits) / np.sqrt(descriptor_dim)
+        self.register_buffer("instance_centre", torch.zeros(descriptor_dim))
         self.register_buffer("instance_planes", torch.from_numpy(planes).float())
         self.register_buffer("instance_spread", torch.ones(()))
         self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
@@ -107,23 +108,24 @@ class CascadeHead(nn.Module):
         """The learned frame weights w_1..w_T (softmax-normalised, so they sum to one)."""
         return torch.softmax(self.frame_logits, dim=0)
 
-    def set_instance_projection(self, centre: np.ndarray, planes: np.ndarray, regional: np.ndarray) -> None:
-        """Install the instance stage's projection; ``regional`` (mean regional descriptors of training videos)
-        sets the anchors' scale, so that their spread is about ``anchor_gain`` (a scalar: no bit changes)."""
+    def set_instance_projection(self, centre: np.ndarray, planes: np.ndarray, descriptors: np.ndarray) -> None:
+        """Install the instance stage's projection; ``descriptors`` (video descriptors of training videos) set
+        the anchors' scale, so that their spread is about ``anchor_gain`` (a scalar: no bit changes)."""
         self.instance_centre.copy_(torch.as_tensor(centre, dtype=torch.float32))
         self.instance_planes.copy_(torch.as_tensor(planes, dtype=torch.float32))
         self.instance_spread.fill_(1.0)
         with torch.no_grad():
-            scores = self._instance_scores(torch.as_tensor(np.asarray(regional), dtype=torch.float32))
+            scores = self._instance_scores(torch.as_tensor(np.asarray(descriptors), dtype=torch.float32))
         self.instance_spread.fill_(float(scores.std()))
 
-    def _instance_scores(self, regional: torch.Tensor) -> torch.Tensor:
-        return (F.normalize(regional, dim=1) - self.instance_centre) @ self.instance_planes / self.instance_spread
+    def _instance_scores(self, descriptors: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(descriptors, dim=1) - self.instance_centre) @ self.instance_planes / self.instance_spread
 
     def anchors(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` pre-activations of the instance bits: the projection of the video's mean regional
-        descriptor, scaled to a spread of about ``anchor_gain``."""
-        return self._instance_scores(features[..., self.feature_dim :].mean(dim=1)) * self.anchor_gain
+        """``[B, L]`` pre-activations of the instance bits: the projection of the video descriptor of its
+        frames' regional descriptors, scaled to a spread of about ``anchor_gain``."""
+        descriptors = video_descriptor(features[..., self.feature_dim :], self.motion_weight)
+        return self._instance_scores(descriptors) * self.anchor_gain
 
     def _offset(self, learned: torch.Tensor) -> torch.Tensor:
         """A head's output squashed into ``±learned_reach``."""

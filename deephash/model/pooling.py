@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 GEM_POWER = 3.0
@@ -53,3 +54,30 @@ def regional_gem(maps: torch.Tensor, grid: int) -> torch.Tensor:
             else:
                 regions.append((row[column] + row[mirror]) * (0.5 * math.sqrt(2.0)))
     return torch.cat(regions, dim=1)
+
+
+def video_descriptor(frames: torch.Tensor, motion_weight: float) -> torch.Tensor:
+    """``[..., T, R]`` regional descriptors of a video's frames (in time order) → ``[..., R]`` or ``[..., 2R]``.
+
+    The mean of the L2-normalised frames describes what the video shows; two pans over one photo or two halves
+    of one clip show much the same. With ``motion_weight`` > 0 the change over the video (the last two frames'
+    mean minus the first two's) follows, scaled by it: a still video's change is zero, so its copies' codes
+    do not depend on frame noise.
+    """
+    unit = frames / frames.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    mean = unit.mean(dim=-2)
+    if motion_weight <= 0:
+        return mean
+    change = unit[..., -2:, :].mean(dim=-2) - unit[..., :2, :].mean(dim=-2)
+    return torch.cat([mean, motion_weight * change], dim=-1)
+
+
+def video_descriptor_array(frames: np.ndarray, motion_weight: float, chunk: int = 1024) -> np.ndarray:
+    """:func:`video_descriptor` of a NumPy array (any float type, e.g. a float16 cache), float32, in chunks of
+    ``chunk`` rows so a large cache is never converted whole."""
+    rows = frames.reshape(-1, *frames.shape[-2:])
+    outputs = [
+        video_descriptor(torch.from_numpy(np.asarray(rows[start : start + chunk], dtype=np.float32)), motion_weight)
+        for start in range(0, len(rows), chunk)
+    ]
+    return torch.cat(outputs).numpy().reshape(*frames.shape[:-2], -1)

@@ -1,6 +1,7 @@
 """The instance stage: from a frozen descriptor to bits that survive edits, learned without labels.
 
-Input: each video's regional descriptor (the backbone's regional GeM, averaged over frames), L2-normalised.
+Input: each video's descriptor (the backbone's regional GeM of its frames, made one by
+:func:`deephash.model.pooling.video_descriptor`), L2-normalised.
 Output: a projection ``bits = sign((x - centre) @ planes)``: the "anchors" the cascade's heads then move by a
 bounded amount. Fitted on generated footage only (:mod:`deephash.training.instance_data`); real footage is
 held out for evaluation.

@@ -3,7 +3,8 @@
 Nothing here is real footage: the videos are procedural (:mod:`deephash.data.procedural`) and the edits are the
 families of :mod:`deephash.data.families`. Every view is encoded to an MP4 in memory and sampled by the same
 sampler as an upload, so training sees exactly the bytes serving sees. What the stage learns from is the
-backbone's regional descriptor of each view, averaged over its frames, computed once and cached.
+backbone's regional descriptor of each view's frames, computed once and cached; how they make one descriptor of the
+video (:func:`deephash.model.pooling.video_descriptor`) is the model's choice, made after the cache.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from deephash.data.families import Clip, random_edits
 from deephash.data.procedural import procedural_image, procedural_video
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
 from deephash.model.network import FrameEncoder
+from deephash.model.pooling import video_descriptor_array
 from deephash.video import FrameSpec, sample_frames
 from deephash.video.files import encode_video
 
@@ -46,13 +48,14 @@ def render_views(index: int, plan: StreamPlan, spec: FrameSpec) -> np.ndarray:
 
 
 def view_descriptors(encoder: FrameEncoder, plan: StreamPlan, spec: FrameSpec, cache: Path) -> np.ndarray:
-    """float16 ``[videos, views, regional_dim]``: each view's regional descriptor, averaged over its frames."""
+    """float16 ``[videos, views, frames, regional_dim]``: the regional descriptor of each view's sampled frames."""
     key = {"plan": asdict(plan), "spec": asdict(spec), "encoder": encoder_digest(encoder), "sampler": spec.sampler_key}
+    key["layout"] = "frames"  # caches of frame-averaged descriptors (an earlier layout) are not reused
 
     def compute() -> np.ndarray:
-        def per_view(features: np.ndarray) -> np.ndarray:  # [B, V*T, F] → [B, V, regional]
+        def per_view(features: np.ndarray) -> np.ndarray:  # [B, V*T, F] → [B, V, T, regional]
             regional = features[..., encoder.feature_dim :]
-            return regional.reshape(len(features), plan.views, spec.count, -1).mean(axis=2).astype(np.float16)
+            return regional.reshape(len(features), plan.views, spec.count, -1).astype(np.float16)
 
         return extract_features(
             range(plan.videos),
@@ -63,3 +66,11 @@ def view_descriptors(encoder: FrameEncoder, plan: StreamPlan, spec: FrameSpec, c
         )
 
     return cached_array(cache, key, compute)
+
+
+def video_views(
+    encoder: FrameEncoder, plan: StreamPlan, spec: FrameSpec, cache: Path, motion_weight: float
+) -> np.ndarray:
+    """float32 ``[videos, views, D]``: the video descriptor the anchors read (``motion_weight`` as the model's)
+    of every view, from the frames' descriptors cached at ``cache``."""
+    return video_descriptor_array(view_descriptors(encoder, plan, spec, cache), motion_weight)

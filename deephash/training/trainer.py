@@ -29,6 +29,7 @@ from deephash.features import BackboneRunner, cached_array, encoder_digest, extr
 from deephash.model.artifacts import load_model, save_model
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
+from deephash.model.pooling import video_descriptor_array
 from deephash.training.instance import Projection, normalise
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
 from deephash.video import FrameSpec, sample_frames
@@ -262,12 +263,12 @@ def _initialise_from(model: DeepHashNet, folder: Path) -> None:
 
 
 def _install_instance_projection(model: DeepHashNet, features: np.ndarray, instance: Projection | None) -> None:
-    """Anchors from ``instance``, scaled on the training videos' mean regional descriptors."""
+    """Anchors from ``instance``, scaled on the training videos' video descriptors."""
     head = model.head
-    regional = np.asarray(features[:, 0, :, head.feature_dim :], dtype=np.float32).mean(axis=1)
+    descriptors = video_descriptor_array(features[:, 0, :, head.feature_dim :], head.motion_weight)
     if instance is None:
-        instance = Projection(normalise(regional).mean(axis=0), head.instance_planes.numpy())
-    head.set_instance_projection(instance.centre, instance.planes, regional)
+        instance = Projection(normalise(descriptors).mean(axis=0), head.instance_planes.numpy())
+    head.set_instance_projection(instance.centre, instance.planes, descriptors)
 
 
 def _full_batches(
