@@ -1,8 +1,10 @@
-"""What the low-pass before the backbone costs: the model as built against the same weights without it.
+"""What the low-pass before the backbone and the change in the anchors cost: the model as built against the same
+weights without them.
 
 Both graphs are exported from one model folder into a temporary folder and run by ONNX Runtime on the same
 uint8 frames (all cores), alternating rounds so that the machine's drift hits both alike. The peer is the
-graph with ``detail_pool = 1`` (frames at full detail, as models before the low-pass ran); the ratio is ours
+graph with ``detail_pool = 1`` (frames at full detail) whose anchors read the frames' mean alone
+(``motion_weight = 0``, the mean's half of the planes), as models before the quality work ran; the ratio is ours
 over it.
 
     python benchmarks/model_cost.py [--model artifacts/default-model] [--videos 200]
@@ -11,6 +13,7 @@ over it.
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -24,15 +27,28 @@ from deephash.model.network import DeepHashNet
 from deephash.model.onnx import OnnxRunner, export_onnx
 
 
+def earlier_form(model: DeepHashNet) -> DeepHashNet:
+    """The same weights at full detail, the anchors reading the frames' mean alone."""
+    peer = copy.deepcopy(model)
+    peer.encoder.detail_pool = 1
+    head = peer.head
+    if head.motion_weight > 0:
+        mean_part = peer.encoder.regional_dim
+        head.motion_weight = 0.0
+        head.instance_centre = head.instance_centre[:mean_part].clone()
+        head.instance_planes = head.instance_planes[:mean_part].clone()
+    return peer
+
+
 def export_pair(model: DeepHashNet, folder: Path) -> dict[str, OnnxRunner]:
     config = model.config
     example = torch.zeros(2, config.num_frames, 3, config.frame_size, config.frame_size, dtype=torch.uint8)
-    runners = {}
-    for name, pool in ((f"built (detail_pool={config.detail_pool})", config.detail_pool), ("full detail", 1)):
-        model.encoder.detail_pool = pool
-        path = export_onnx(model, example, folder / f"pool{pool}.onnx", model.output_names())
-        runners[name] = OnnxRunner(path)
-    return runners
+    built = f"built (pool {config.detail_pool}, motion {config.motion_weight:g})"
+    graphs = {built: model, "full detail, mean alone": earlier_form(model)}
+    return {
+        name: OnnxRunner(export_onnx(graph, example, folder / f"graph{index}.onnx", model.output_names()))
+        for index, (name, graph) in enumerate(graphs.items())
+    }
 
 
 def main() -> None:
