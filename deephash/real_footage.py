@@ -136,15 +136,15 @@ def real_footage_recall(
     if distractor_features is not None:
         pool = np.concatenate([originals_features, np.asarray(distractor_features, dtype=np.float32)])
     feature_dim, motion_weight = model.encoder.feature_dim, model.config.motion_weight
-    query_regional, pool_regional = (
+    query_descriptors, pool_descriptors = (
         video_descriptor_array(features[..., feature_dim:], motion_weight) for features in (variants, pool)
     )
-    others = {"float_cosine": -(normalise(query_regional) @ normalise(pool_regional).T)}
+    others = {"float_cosine": -(normalise(query_descriptors) @ normalise(pool_descriptors).T)}
     head = model.head
     anchors = Projection(head.instance_centre.numpy(), head.instance_planes.numpy())
     fitted = {"anchors": anchors, **(quantisers or {})}
     for name, projection in fitted.items():
-        codes = (pack_bits(projection.bits(descriptors)) for descriptors in (query_regional, pool_regional))
+        codes = (pack_bits(projection.bits(descriptors)) for descriptors in (query_descriptors, pool_descriptors))
         others[name] = distance_matrix(*codes)
     report = near_duplicate_recall(model, mask, variants, footage.targets, footage.families, pool, others)
     draws = [recall_at(simhash_distances(model, variants, pool, seed), footage.targets)[1] for seed in range(seeds)]

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from deephash.codes import unpack_bits
+from deephash.errors import ModelError
 from deephash.model.backbones import backbone_spec
 from deephash.model.config import ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
@@ -79,6 +80,14 @@ def test_anchors_are_the_instance_projection_and_heads_move_bits_only_within_rea
     far = anchors.abs() >= head.reach
     assert far.any() and (~far).any()
     assert torch.equal((out.hash_pre >= 0)[far], (anchors >= 0)[far])  # the anchor decides these bits
+
+
+def test_a_projection_fitted_for_another_descriptor_is_refused(small_model):
+    head = copy.deepcopy(small_model.head)
+    mean_only = head.instance_planes.shape[0] // 2  # a projection of the frames' mean alone (motion_weight 0)
+    planes = np.zeros((mean_only, 64), dtype=np.float32)
+    with pytest.raises(ModelError, match="motion_weight"):
+        head.set_instance_projection(np.zeros(mean_only, dtype=np.float32), planes, np.ones((4, mean_only)))
 
 
 def test_heads_shape_the_code_in_proportion_to_the_l1_confidence(small_model):

@@ -6,7 +6,8 @@ Python control flow, so the whole cascade is one static graph that exports to ON
 Each frame's features are the backbone map's global average followed by its regional GeM descriptor
 (``pooling.py``). The learned cascade reads the global averages; every bit's pre-activation is an *anchor*
 plus the cascade's output squashed into ``±learned_reach`` and scaled by the *trust* in the L1 prediction.
-The anchors are the instance stage's projection of the video's regional descriptor (learned without
+The anchors are the instance stage's projection of the video descriptor (its frames' regional descriptors and
+how they change, ``pooling.video_descriptor``; learned without
 labels on generated footage to keep edited copies together, ``training/instance.py``), so the code starts as
 an instance-level hash, and training corrects the bits whose anchor lies near the
 threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far from the
@@ -29,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from deephash.baseline import hyperplanes
+from deephash.errors import ModelError
 from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 from deephash.model.config import ModelConfig
 from deephash.model.pooling import regional_gem, regional_regions, video_descriptor
@@ -111,6 +113,12 @@ class CascadeHead(nn.Module):
     def set_instance_projection(self, centre: np.ndarray, planes: np.ndarray, descriptors: np.ndarray) -> None:
         """Install the instance stage's projection; ``descriptors`` (video descriptors of training videos) set
         the anchors' scale, so that their spread is about ``anchor_gain`` (a scalar: no bit changes)."""
+        expected = tuple(self.instance_planes.shape)
+        if np.shape(planes) != expected or np.shape(centre) != expected[:1]:
+            raise ModelError(
+                f"the instance projection's planes are {np.shape(planes)}, this model's video descriptor needs "
+                f"{expected} (motion_weight {self.motion_weight}): fit it with the model's --motion-weight"
+            )
         self.instance_centre.copy_(torch.as_tensor(centre, dtype=torch.float32))
         self.instance_planes.copy_(torch.as_tensor(planes, dtype=torch.float32))
         self.instance_spread.fill_(1.0)
@@ -122,8 +130,8 @@ class CascadeHead(nn.Module):
         return (F.normalize(descriptors, dim=1) - self.instance_centre) @ self.instance_planes / self.instance_spread
 
     def anchors(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, L]`` pre-activations of the instance bits: the projection of the video descriptor of its
-        frames' regional descriptors, scaled to a spread of about ``anchor_gain``."""
+        """``[B, L]`` pre-activations of the instance bits: the projection of the video descriptor, scaled to a
+        spread of about ``anchor_gain``."""
         descriptors = video_descriptor(features[..., self.feature_dim :], self.motion_weight)
         return self._instance_scores(descriptors) * self.anchor_gain
 
