@@ -33,7 +33,7 @@ from deephash.baseline import hyperplanes
 from deephash.errors import ModelError
 from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 from deephash.model.config import ModelConfig
-from deephash.model.pooling import regional_gem, regional_regions, video_descriptor
+from deephash.model.pooling import regional_gem, regional_regions, video_descriptor, video_descriptor_dim
 
 # Logit for the padding slots of groups with fewer L2 classes than the largest group; finite so that
 # FP16 engines do not turn it into NaN.
@@ -70,7 +70,7 @@ class CascadeHead(nn.Module):
         # The instance projection (training/instance.py): centre and planes applied to the L2-normalised video
         # descriptor (pooling.video_descriptor), and the anchors' typical spread. Until a projection is set,
         # SimHash planes around the origin; fixed buffers, never trained by the cascade's losses.
-        descriptor_dim = regional_dim * (2 if config.motion_weight > 0 else 1)
+        descriptor_dim = video_descriptor_dim(regional_dim, config.motion_weight)
         planes = hyperplanes(descriptor_dim, config.code_bits) / np.sqrt(descriptor_dim)
         self.register_buffer("instance_centre", torch.zeros(descriptor_dim))
         self.register_buffer("instance_planes", torch.from_numpy(planes).float())

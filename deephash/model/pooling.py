@@ -72,6 +72,11 @@ def video_descriptor(frames: torch.Tensor, motion_weight: float) -> torch.Tensor
     return torch.cat([mean, motion_weight * change], dim=-1)
 
 
+def video_descriptor_dim(regional_dim: int, motion_weight: float) -> int:
+    """Length of :func:`video_descriptor`'s output for frames of ``regional_dim``."""
+    return regional_dim * (2 if motion_weight > 0 else 1)
+
+
 def video_descriptor_array(frames: np.ndarray, motion_weight: float, chunk: int = 1024) -> np.ndarray:
     """:func:`video_descriptor` of a NumPy array (any float type, e.g. a float16 cache), float32, in chunks of
     ``chunk`` rows so a large cache is never converted whole."""
