@@ -3,7 +3,9 @@
 For category k of a head with classifier weights W (categories x bits), M_r[k] keeps the ``round(r * bits)``
 bits with the largest ``|W[k]|``. L1 bits use the L1 classifier; L2 bits use the L2 classifier of the
 category's group. A query's mask is ``M1[l1] ‖ M2[l2]`` for its predicted categories, and the distance is
-``popcount((q XOR d) AND mask)``. r = 1 is plain Hamming; r is tuned on held-out data and stored.
+``popcount((q XOR d) AND mask)``. r is tuned on held-out data and stored. A mask never keeps the bits the
+heads cannot move (``ModelConfig.anchor_only_bits``: the change of the video, quantised on its own): they
+tell one video from another, not one category from another; without such bits r = 1 is plain Hamming.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class CategoryMask:
         for group, members in enumerate(local_to_global):
             count = int((members >= 0).sum())
             l2[members[:count]] = top_bits(classifier[group][:, :count].T, ratio)
+        l2 &= head.l2_offset_gate.numpy() > 0
         return cls(ratio=ratio, l1=l1, l2=l2)
 
     @property

@@ -36,9 +36,9 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
     return root
 
 
-def instance_stage(views: np.ndarray, code_bits: int, held_out: int) -> InstanceStage:
+def instance_stage(views: np.ndarray, code_bits: int, held_out: int, change_from: int | None) -> InstanceStage:
     """The instance stage of ``code_bits``, its held-out figures printed."""
-    stage = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out)
+    stage = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out, change_from)
     print(
         f"instance stage, {code_bits} bits, held-out generated recall@1: {_figures(stage.recall)}; using {stage.chosen}"
     )
@@ -103,7 +103,8 @@ def build_default_model(
     config = ModelConfig(taxonomy=Taxonomy.load(dataset_root / LABELS_FILE))
     encoder = FrameEncoder.for_config(config).eval()
     views = video_views(encoder, stream, config.frame_spec, cache_dir / "instance_views.npy", config.motion_weight)
-    stages = {bits: instance_stage(views, bits, held_out) for bits in (128, *compare_bits)}
+    change_from = encoder.regional_dim if config.motion_weight > 0 else None
+    stages = {bits: instance_stage(views, bits, held_out, change_from) for bits in (128, *compare_bits)}
     summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
     for bits in compare_bits:
         folder = data_dir / "models" / f"{bits}bit"

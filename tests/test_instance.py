@@ -11,6 +11,7 @@ from deephash.training.instance import (
     Projection,
     fit_instance_stage,
     fit_pca_itq,
+    fit_split_whitened_itq,
     itq_rotation,
     normalise,
     train_projection,
@@ -56,6 +57,35 @@ def test_fit_instance_stage_reports_every_quantiser(tmp_path):
     projection.save(tmp_path / "p.npz")
     loaded = Projection.load(tmp_path / "p.npz")
     assert np.array_equal(loaded.planes, projection.planes) and np.array_equal(loaded.centre, projection.centre)
+    assert loaded.change_bits == projection.change_bits == 0
+    Projection(projection.centre, projection.planes, change_bits=3).save(tmp_path / "split.npz")
+    assert Projection.load(tmp_path / "split.npz").change_bits == 3
+
+
+def test_split_quantiser_gives_each_part_its_own_bits_exactly():
+    mean_part, change_part = synthetic_views(dim=48, seed=1), 0.3 * synthetic_views(dim=16, seed=2) - 0.9
+    views = np.concatenate([mean_part, change_part], axis=-1)  # the change part weighs less, as in a video's
+    split = fit_split_whitened_itq(views, 16, change_from=48, change_bits=4)
+    assert split.planes.shape == (64, 16)
+    assert not split.planes[:48, 12:].any() and not split.planes[48:, :12].any()  # block-diagonal
+    x = normalise(views)  # each part as it lies in the normalised whole
+    scores = split.scores(views)
+    first = (x[..., :48] - split.centre[:48]) @ split.planes[:48, :12]
+    last = (x[..., 48:] - split.centre[48:]) @ split.planes[48:, 12:]
+    assert np.allclose(scores, np.concatenate([first, last], axis=-1), atol=1e-5)
+    assert view_recall(split, views[240:]) > 0.5  # views of one instance stay together
+    change_only = change_part.copy()
+    change_only[:, 1:] = change_only[:, :1]  # views that differ in the mean part alone keep the change bits
+    moved = np.concatenate([mean_part, change_only], axis=-1)
+    assert (split.bits(moved)[:, 1:, 12:] == split.bits(moved)[:, :1, 12:]).mean() > 0.95
+    assert split.change_bits == 4  # the cascade keeps these bits as they are
+
+
+def test_the_stage_fits_the_split_quantiser_only_for_a_descriptor_with_a_change_part():
+    views = synthetic_views(dim=64)
+    with_change = fit_instance_stage(views, InstanceOptions(code_bits=16, epochs=1), 60, change_from=48)
+    assert "split_whitened_itq" in with_change.recall and "split_whitened_itq" in with_change.baselines
+    assert "split_whitened_itq" not in fit_instance_stage(views, InstanceOptions(code_bits=16, epochs=1), 60).recall
 
 
 @pytest.mark.slow

@@ -37,6 +37,17 @@ def test_mask_from_head_uses_each_heads_classifier():
     assert mask.for_queries(np.array([0, 0]), np.array([4, 4])).shape == (2, 8)
 
 
+def test_the_mask_never_keeps_the_bits_the_heads_cannot_move():
+    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32, anchor_only_bits=4)
+    head = CascadeHead(config, feature_dim=4, regional_dim=8)
+    with torch.no_grad():
+        head.l2_classifier_weight[:, 28:32] = 10.0  # the classifier leans on them most
+    for ratio in (0.25, 1.0):
+        mask = CategoryMask.from_head(head, ratio)
+        assert not mask.l2[:, 28:].any() and mask.l2[:, :28].any() and mask.l1.any()
+    assert CategoryMask.from_head(head, 1.0).l2[:, :28].all()
+
+
 def test_mask_round_trips_and_rejects_bad_input(tmp_path):
     config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32)
     mask = CategoryMask.from_head(CascadeHead(config, feature_dim=4, regional_dim=8), ratio=0.5)

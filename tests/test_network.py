@@ -90,6 +90,20 @@ def test_a_projection_fitted_for_another_descriptor_is_refused(small_model):
         head.set_instance_projection(np.zeros(mean_only, dtype=np.float32), planes, np.ones((4, mean_only)))
 
 
+def test_the_heads_never_move_the_anchor_only_bits():
+    torch.manual_seed(1)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32, anchor_only_bits=8)
+    model = DeepHashNet(config).eval()
+    features = torch.randn(64, 5, model.encoder.output_dim) * 3
+    with torch.no_grad():
+        model.head.trust_from, model.head.trust_full = 0.0, 1e-6  # every row fully trusted: the heads have their say
+        out, anchors = model.head(features), model.head.anchors(features)
+    assert torch.equal(out.hash_pre[:, -8:], anchors[:, -8:])  # the change's bits are the instance stage's alone
+    assert not torch.equal(out.hash_pre[:, -16:-8], anchors[:, -16:-8])  # the bits before them are moved
+    with pytest.raises(ModelError, match="anchor_only_bits"):
+        ModelConfig(taxonomy=UNEVEN, l1_bits=32, l2_bits=32, anchor_only_bits=33)
+
+
 def test_heads_shape_the_code_in_proportion_to_the_l1_confidence(small_model):
     head = small_model.head
     features = torch.randn(64, 5, small_model.encoder.output_dim) * 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from deephash.autolabel import autolabel, precision_threshold
 from deephash.data.dataset import read_split
 from deephash.evaluation import FeatureStore, evaluate_dataset, tune_mask_ratio
 from deephash.mask import CategoryMask
-from deephash.model.artifacts import load_model
+from deephash.model.artifacts import load_config, load_model
 from deephash.model.config import ModelConfig, Taxonomy
+from deephash.training.instance import Projection
 from deephash.training.trainer import TrainOptions, train
 
 
@@ -100,3 +102,17 @@ def test_cached_features_are_not_reused_for_footage_made_again_at_the_same_paths
     make_clip(paths[1], 12, seed=7)  # other footage, same path
     again = np.array(store.features("clips", paths))
     assert np.array_equal(again[0], first[0]) and not np.array_equal(again[1], first[1])
+
+
+def test_a_split_projections_change_bits_stay_the_anchors_in_training_and_retraining(trained, tiny_dataset, tmp_path):
+    out, _ = trained
+    config = load_model(out).config
+    rng = np.random.default_rng(0)
+    dim = load_model(out).head.instance_planes.shape[0]
+    split = Projection(np.zeros(dim, np.float32), rng.standard_normal((dim, 128)).astype(np.float32), change_bits=16)
+    options = TrainOptions(epochs=1, batch_size=12, augment_views=1)
+    train(tiny_dataset, tmp_path / "split", config, options, cache_dir=out / "cache", instance=split)
+    assert load_config(tmp_path / "split").anchor_only_bits == 16
+    again = replace(options, init_from=tmp_path / "split")
+    train(tiny_dataset, tmp_path / "retrained", config, again, cache_dir=out / "cache")  # config says 0
+    assert load_config(tmp_path / "retrained").anchor_only_bits == 16

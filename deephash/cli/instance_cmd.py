@@ -56,7 +56,8 @@ def run(args) -> int:
     encoder = FrameEncoder(args.backbone, detail_pool=args.detail_pool).eval()
     views = video_views(encoder, plan, FrameSpec(), cache, args.motion_weight)
     options = InstanceOptions(code_bits=args.bits, epochs=args.epochs, seed=args.seed)
-    stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2))
+    change_from = encoder.regional_dim if args.motion_weight > 0 else None
+    stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2), change_from)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     stage.projection.save(args.out)
     report = {"plan": asdict(plan), "options": asdict(options), "held_out_recall": stage.recall}

@@ -107,6 +107,10 @@ class ModelConfig:
     # the heads' offsets enter the code from L1 probability trust_from, fully from trust_full (network.py)
     trust_from: float = 0.5
     trust_full: float = 0.8
+    # the last anchor_only_bits bits are the instance stage's alone: the heads' offsets never move them (the
+    # change part's bits of a split projection, training/instance.py, which views trimmed or sped up in the
+    # synthetic training set would teach the heads to override)
+    anchor_only_bits: int = 0
 
     def __post_init__(self) -> None:
         if (self.l1_bits + self.l2_bits) % 64:
@@ -115,6 +119,8 @@ class ModelConfig:
             raise ModelError("anchor_gain must be >= 0 and learned_reach > 0")
         if not 0.0 <= self.trust_from < self.trust_full <= 1.0:
             raise ModelError(f"need 0 <= trust_from < trust_full <= 1, got {self.trust_from}, {self.trust_full}")
+        if not 0 <= self.anchor_only_bits <= self.l2_bits:
+            raise ModelError(f"anchor_only_bits must be within 0..{self.l2_bits}, got {self.anchor_only_bits}")
         if self.instance_grid < 1:
             raise ModelError(f"instance_grid must be >= 1, got {self.instance_grid}")
         if self.motion_weight < 0:

@@ -13,8 +13,10 @@ an instance-level hash, and training corrects the bits whose anchor lies near th
 threshold (where edits flip them anyway) to carry the categories and edit invariance. Bits far from the
 threshold keep the instance detail that a few hundred synthetic training videos cannot teach: unbounded
 heads without anchors collapsed videos of a category together and lost near-duplicate recall on footage
-unlike the training set. The trust keeps the heads out of the code of videos no trained category fits,
-whose predicted group (and so the L2 head that would code them) flips under small edits.
+unlike the training set. The last ``anchor_only_bits`` bits (the change over the video, quantised on its
+own) are never moved: trimmed or sped-up training views would teach the heads to override them. The trust
+keeps the heads out of the code of videos no trained category fits, whose predicted group (and so the L2 head
+that would code them) flips under small edits.
 
 A bit is 1 where the hash layer's sigmoid output is ≥ 0.5, i.e. where its pre-activation is ≥ 0 (the
 comparison is done on the pre-activation, which is exact in every runtime).
@@ -75,6 +77,9 @@ class CascadeHead(nn.Module):
         self.register_buffer("instance_centre", torch.zeros(descriptor_dim))
         self.register_buffer("instance_planes", torch.from_numpy(planes).float())
         self.register_buffer("instance_spread", torch.ones(()))
+        l2_gate = torch.ones(config.l2_bits)
+        l2_gate[config.l2_bits - config.anchor_only_bits :] = 0.0
+        self.register_buffer("l2_offset_gate", l2_gate, persistent=False)
         self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
         # The learned offsets also see the standardised fused features directly, beside the FC path; the L2
         # part of that map is shared by all groups, so a video whose L1 prediction flips under an edit
@@ -168,7 +173,7 @@ class CascadeHead(nn.Module):
         l1_soft = torch.sigmoid(l1_pre)
         l2_learned = torch.bmm(shared.unsqueeze(1), self.l2_hash_weight[group]).squeeze(1)
         l2_learned = l2_learned + self.l2_hash_bias[group] + self.l2_feature_hash(standardised)
-        l2_pre = l2_anchor + self._offset(l2_learned) * trust
+        l2_pre = l2_anchor + self._offset(l2_learned) * trust * self.l2_offset_gate
         l2_soft = torch.sigmoid(l2_pre)
         l2_logits = torch.bmm(l2_soft.unsqueeze(1), self.l2_classifier_weight[group]).squeeze(1)
         l2_logits = l2_logits + self.l2_classifier_bias[group]

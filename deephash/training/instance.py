@@ -12,6 +12,9 @@ Classic similarity-preserving quantisers are kept as baselines that the learned 
 * ``pca_itq``: the same, rotated by iterative quantisation (Gong & Lazebnik 2011) to lose less in the sign;
 * ``whitened_itq``: learned discriminative whitening first (Radenović et al. 2018): directions along which
   edited views of one video differ are shrunk, then PCA and ITQ;
+* ``split_whitened_itq`` (descriptors with a change part, ``pooling.video_descriptor``): whitened ITQ of each
+  part on its own, an eighth of the bits for the change. Fitted jointly, the change's directions vary between
+  edited views (a trim or a speed change moves it) and are whitened away; bits of their own keep it;
 * ``learned``: a linear projection trained from ``whitened_itq`` with InfoNCE between views (every other video
   of the batch a negative; SSCD's recipe), a KoLeo term that spreads codes over the space, a quantisation
   term that pulls relaxed bits to ±1, and a balance term (each bit ~50 % ones).
@@ -34,10 +37,14 @@ PRE_PCA_DIM = 512  # whitening and ITQ work in this many dimensions; the descrip
 
 @dataclass(frozen=True)
 class Projection:
-    """``bits = ((x / |x|) - centre) @ planes >= 0`` for a descriptor ``x``."""
+    """``bits = ((x / |x|) - centre) @ planes >= 0`` for a descriptor ``x``.
+
+    ``change_bits``: the last bits quantise the descriptor's change part on their own (a split projection);
+    the cascade keeps them as they are (``ModelConfig.anchor_only_bits``)."""
 
     centre: np.ndarray  # float32 [D]
     planes: np.ndarray  # float32 [D, L]
+    change_bits: int = 0
 
     def scores(self, descriptors: np.ndarray) -> np.ndarray:
         return (normalise(descriptors) - self.centre) @ self.planes
@@ -46,14 +53,15 @@ class Projection:
         return self.scores(descriptors) >= 0
 
     def save(self, path: Path) -> None:
-        np.savez(path, centre=self.centre, planes=self.planes)
+        np.savez(path, centre=self.centre, planes=self.planes, change_bits=self.change_bits)
 
     @classmethod
     def load(cls, path: Path) -> Projection:
         if not Path(path).is_file():
             raise ModelError(f"no instance projection at {path}; make one with `deephash train-instance`")
         with np.load(path) as data:
-            return cls(data["centre"].astype(np.float32), data["planes"].astype(np.float32))
+            change_bits = int(data["change_bits"]) if "change_bits" in data else 0
+            return cls(data["centre"].astype(np.float32), data["planes"].astype(np.float32), change_bits)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class InstanceOptions:
     quantisation_weight: float = 0.1
     balance_weight: float = 0.1
     whitening_shrinkage: float = 0.1  # ridge added to the intra-pair covariance, as a share of its mean eigenvalue
+    change_share: float = 0.125  # share of the bits ``split_whitened_itq`` gives the change part
     seed: int = 0
 
 
@@ -107,7 +116,28 @@ def fit_pca_itq(views: np.ndarray, bits: int, seed: int = 0) -> Projection:
 
 def fit_whitened_itq(views: np.ndarray, bits: int, shrinkage: float = 0.1, seed: int = 0) -> Projection:
     """PCA to :data:`PRE_PCA_DIM`, whitening of the differences between views of one video, PCA, ITQ."""
+    return _whitened_itq(normalise(views), bits, shrinkage, seed)
+
+
+def fit_split_whitened_itq(
+    views: np.ndarray, bits: int, change_from: int, change_bits: int, shrinkage: float = 0.1, seed: int = 0
+) -> Projection:
+    """Whitened ITQ of the descriptor's two parts (``[..., :change_from]`` the frames' mean, the rest their change)
+    on their own, ``change_bits`` of the ``bits`` for the change: one projection whose planes are block-diagonal.
+    Each part is fitted as it lies in the normalised whole descriptor, so the projection's bits are exact."""
     x = normalise(views)
+    parts = (
+        _whitened_itq(x[..., :change_from], bits - change_bits, shrinkage, seed),
+        _whitened_itq(x[..., change_from:], change_bits, shrinkage, seed),
+    )
+    planes = np.zeros((x.shape[-1], bits), dtype=np.float32)
+    planes[:change_from, : bits - change_bits] = parts[0].planes
+    planes[change_from:, bits - change_bits :] = parts[1].planes
+    return Projection(np.concatenate([part.centre for part in parts]), planes, change_bits)
+
+
+def _whitened_itq(x: np.ndarray, bits: int, shrinkage: float, seed: int) -> Projection:
+    """:func:`fit_whitened_itq` of descriptors as given (the caller normalises)."""
     centre = x[:, 0].mean(axis=0)
     reduce = _pca(x[:, 0] - centre, min(PRE_PCA_DIM, x.shape[-1], len(x)))
     reduced = (x - centre) @ reduce  # [N, V, P]
@@ -213,14 +243,22 @@ class InstanceStage:
         return {name: projection for name, projection in self.fitted.items() if name != "learned"}
 
 
-def fit_instance_stage(views: np.ndarray, options: InstanceOptions, held_out: int) -> InstanceStage:
+def fit_instance_stage(
+    views: np.ndarray, options: InstanceOptions, held_out: int, change_from: int | None = None
+) -> InstanceStage:
     """Every quantiser fitted on all but the last ``held_out`` videos, and the held-out recall@1 of each; the
     chosen projection is the one with the best held-out recall: the learned projection is used only where it
-    beats the fitted baselines on generated footage, never chosen on real footage, which stays for evaluation."""
+    beats the fitted baselines on generated footage, never chosen on real footage, which stays for evaluation.
+    ``change_from``: where the descriptor's change part starts, if it has one."""
     train, test = views[:-held_out], views[-held_out:]
     bits = options.code_bits
     fitted = {name: fit(train, bits) for name, fit in BASELINES.items()}
     fitted["whitened_itq"] = fit_whitened_itq(train, bits, options.whitening_shrinkage, options.seed)
+    if change_from is not None:
+        change_bits = max(1, round(bits * options.change_share))
+        fitted["split_whitened_itq"] = fit_split_whitened_itq(
+            train, bits, change_from, change_bits, options.whitening_shrinkage, options.seed
+        )
     fitted["learned"], history = train_projection(train, options, fitted["whitened_itq"])
     recall = {name: view_recall(projection, test) for name, projection in fitted.items()}
     chosen = max(recall, key=lambda name: (recall[name], name == "learned"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from deephash.data.dataset import Split, read_split
 from deephash.data.edits import RandomEdit, edit_frames
 from deephash.errors import DatasetError
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features, video_files_key
-from deephash.model.artifacts import load_model, save_model
+from deephash.model.artifacts import load_config, load_model, save_model
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import DeepHashNet
 from deephash.model.pooling import video_descriptor_array
@@ -158,6 +158,10 @@ def train(
     if config.taxonomy != taxonomy:
         raise DatasetError("the model's taxonomy differs from the dataset's labels.json")
     split = read_split(dataset_root, "train", taxonomy)
+    # the bits a split projection gives the change stay its own; a retrained model keeps its anchors' layout
+    if instance is not None or options.init_from is not None:
+        own = instance.change_bits if instance is not None else load_config(options.init_from).anchor_only_bits
+        config = replace(config, anchor_only_bits=own)
     torch.manual_seed(options.seed)
     model = DeepHashNet(config)
     if options.init_from is not None:
