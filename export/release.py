@@ -22,7 +22,7 @@ from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.network import FrameEncoder
 from deephash.real_footage import measure_real_footage, real_footage_table
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
-from deephash.training.instance_data import StreamPlan, video_views
+from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views
 from deephash.training.trainer import TrainOptions, train
 from export.onnx_model import export_model_onnx
 
@@ -36,9 +36,11 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
     return root
 
 
-def instance_stage(views: np.ndarray, code_bits: int, held_out: int, change_from: int | None) -> InstanceStage:
+def instance_stage(
+    views: np.ndarray, code_bits: int, held_out: int, change_from: int | None, look_alikes: np.ndarray
+) -> InstanceStage:
     """The instance stage of ``code_bits``, its held-out figures printed."""
-    stage = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out, change_from)
+    stage = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out, change_from, look_alikes)
     print(
         f"instance stage, {code_bits} bits, held-out generated recall@1: {_figures(stage.recall)}; using {stage.chosen}"
     )
@@ -89,22 +91,26 @@ def build_default_model(
     compare_bits: tuple[int, ...] = (64,),
     stream: StreamPlan = StreamPlan(),
     held_out: int = 200,
+    look_alikes: LookAlikePlan = LookAlikePlan(),
     distractors: int = 10_000,
 ) -> dict:
     """The 128-bit default model in ``model_dir``; models of ``compare_bits`` are built for the report.
 
     The instance stage learns from ``stream`` (generated videos, the last ``held_out`` kept for its own
-    check); the cascade from the synthetic labelled dataset; real footage only measures. The duplicate
-    threshold the model recommends is chosen among ``distractors`` generated stills (``distractors.py``).
+    check, beside the groups of ``look_alikes``); the cascade from the synthetic labelled dataset; real footage
+    only measures. The duplicate threshold the model recommends is chosen among ``distractors`` generated stills
+    (``distractors.py``).
     """
     started = time.monotonic()
     dataset_root = ensure_dataset(data_dir / "synthetic", plan)
     cache_dir = data_dir / "cache"
     config = ModelConfig(taxonomy=Taxonomy.load(dataset_root / LABELS_FILE))
     encoder = FrameEncoder.for_config(config).eval()
-    views = video_views(encoder, stream, config.frame_spec, cache_dir / "instance_views.npy", config.motion_weight)
+    spec, motion_weight = config.frame_spec, config.motion_weight
+    views = video_views(encoder, stream, spec, cache_dir / "instance_views.npy", motion_weight)
+    alike = video_views(encoder, look_alikes, spec, cache_dir / "look_alike_views.npy", motion_weight)
     change_from = encoder.regional_dim if config.motion_weight > 0 else None
-    stages = {bits: instance_stage(views, bits, held_out, change_from) for bits in (128, *compare_bits)}
+    stages = {bits: instance_stage(views, bits, held_out, change_from, alike) for bits in (128, *compare_bits)}
     summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
     for bits in compare_bits:
         folder = data_dir / "models" / f"{bits}bit"

@@ -81,11 +81,22 @@ def test_split_quantiser_gives_each_part_its_own_bits_exactly():
     assert split.change_bits == 4  # the cascade keeps these bits as they are
 
 
-def test_the_stage_fits_the_split_quantiser_only_for_a_descriptor_with_a_change_part():
+def test_the_stage_fits_split_quantisers_only_for_a_descriptor_with_a_change_part():
     views = synthetic_views(dim=64)
-    with_change = fit_instance_stage(views, InstanceOptions(code_bits=16, epochs=1), 60, change_from=48)
-    assert "split_whitened_itq" in with_change.recall and "split_whitened_itq" in with_change.baselines
-    assert "split_whitened_itq" not in fit_instance_stage(views, InstanceOptions(code_bits=16, epochs=1), 60).recall
+    options = InstanceOptions(code_bits=16, epochs=1, change_shares=(0.125, 0.25))
+    with_change = fit_instance_stage(views, options, 60, change_from=48)
+    assert {"split_whitened_itq_2", "split_whitened_itq_4"} <= set(with_change.recall) & set(with_change.baselines)
+    assert with_change.fitted["split_whitened_itq_4"].change_bits == 4
+    assert not any(name.startswith("split") for name in fit_instance_stage(views, options, 60).recall)
+
+
+def test_look_alikes_are_held_out_beside_the_last_videos_never_fitted():
+    views, look_alikes = synthetic_views(dim=64), synthetic_views(count=40, dim=64, seed=7)
+    options = InstanceOptions(code_bits=16, epochs=1)
+    plain, with_alikes = (fit_instance_stage(views, options, 60, look_alikes=extra) for extra in (None, look_alikes))
+    for name, projection in with_alikes.fitted.items():
+        assert np.array_equal(projection.planes, plain.fitted[name].planes)  # fitted on the same videos
+        assert with_alikes.recall[name] == view_recall(projection, np.concatenate([views[-60:], look_alikes]))
 
 
 @pytest.mark.slow

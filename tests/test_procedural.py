@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from deephash.data import procedural
-from deephash.data.procedural import GENERATORS, procedural_image, procedural_video
+from deephash.data.procedural import GENERATORS, look_alike_videos, procedural_image, procedural_video
 
 SIZES = [(64, 64), (90, 160), (48, 33)]
 
@@ -80,6 +80,17 @@ def test_video_changes_smoothly_and_differs_between_seeds():
     assert consecutive.mean() < 0.2 * between.mean()
     assert consecutive.max() < between.min()
     assert all(np.abs(video[-1] - video[0]).mean() > 0.1 for video in videos), "the camera always moves"
+
+
+def test_look_alikes_show_one_scene_in_different_shots():
+    groups = [look_alike_videos(_rng(seed), 3, 6, 64, 96) for seed in range(6)]
+    groups = [[np.stack(video).astype(np.float32) for video in group] for group in groups]
+    assert all(len(group) == 3 and group[0].shape == (6, 64, 96, 3) for group in groups)
+    colours = np.array([[video.mean(axis=(0, 1, 2)) for video in group] for group in groups])  # [group, video, rgb]
+    within = np.abs(colours[:, :, None] - colours[:, None, :]).sum(axis=-1)[:, [0, 0, 1], [1, 2, 2]]
+    between = np.abs(colours[:-1, 0] - colours[1:, 0]).sum(axis=-1)
+    assert np.median(within) < 0.5 * np.median(between)  # one scene: alike on average
+    assert all(_mean_abs(group[0][0], group[1][0]) > 5.0 for group in groups)  # but not the same shot
 
 
 def test_uses_no_real_photos():

@@ -10,7 +10,7 @@ from deephash.model.backbones import BACKBONES
 from deephash.model.config import ModelConfig
 from deephash.model.network import FrameEncoder
 from deephash.training.instance import InstanceOptions, fit_instance_stage
-from deephash.training.instance_data import StreamPlan, video_views
+from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views
 from deephash.video import FrameSpec
 
 
@@ -22,13 +22,19 @@ def add_parser(subparsers) -> None:
         description="Generate VIDEOS procedural videos, each seen as uploaded and through random edits of every "
         "family (re-encodes, crops, borders, picture-in-picture, overlays, ...); fit the classic quantisers and "
         "the learned projection on their backbone descriptors; print each one's recall@1 on held-out generated "
-        "videos; write the learned projection to OUT (for `deephash train --instance OUT`). No real footage is "
-        "used.",
+        "videos (beside groups of generated look-alikes: several shots of one scene); write the best of them to "
+        "OUT (for `deephash train --instance OUT`). No real footage is used.",
     )
     parser.add_argument("out", type=Path, help="projection file to write (.npz); a .json report goes beside it")
     parser.add_argument("--videos", type=int, default=stream.videos, help="generated videos")
     parser.add_argument("--views", type=int, default=stream.views, help="views per video (the first unedited)")
     parser.add_argument("--held-out", type=int, default=200, help="videos kept out of fitting, for the check")
+    parser.add_argument(
+        "--look-alike-groups",
+        type=int,
+        default=LookAlikePlan.groups,
+        help="groups of generated videos of one scene, held out beside them for the check (0: none)",
+    )
     parser.add_argument("--bits", type=int, default=options.code_bits, help="code length")
     parser.add_argument("--epochs", type=int, default=options.epochs, help="epochs of the learned projection")
     parser.add_argument("--seed", type=int, default=stream.seed, help="seed of the generated stream and training")
@@ -55,9 +61,14 @@ def run(args) -> int:
     cache = (args.cache or args.out.parent) / f"instance_views_{args.videos}x{args.views}_seed{args.seed}.npy"
     encoder = FrameEncoder(args.backbone, detail_pool=args.detail_pool).eval()
     views = video_views(encoder, plan, FrameSpec(), cache, args.motion_weight)
+    look_alikes = None
+    if args.look_alike_groups > 0:
+        alike = LookAlikePlan(groups=args.look_alike_groups, views=args.views, seed=args.seed + 1)
+        alike_cache = cache.with_name(f"look_alikes_{cache.name}")
+        look_alikes = video_views(encoder, alike, FrameSpec(), alike_cache, args.motion_weight)
     options = InstanceOptions(code_bits=args.bits, epochs=args.epochs, seed=args.seed)
     change_from = encoder.regional_dim if args.motion_weight > 0 else None
-    stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2), change_from)
+    stage = fit_instance_stage(views, options, min(args.held_out, len(views) // 2), change_from, look_alikes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     stage.projection.save(args.out)
     report = {"plan": asdict(plan), "options": asdict(options), "held_out_recall": stage.recall}

@@ -12,8 +12,8 @@ Classic similarity-preserving quantisers are kept as baselines that the learned 
 * ``pca_itq``: the same, rotated by iterative quantisation (Gong & Lazebnik 2011) to lose less in the sign;
 * ``whitened_itq``: learned discriminative whitening first (Radenović et al. 2018): directions along which
   edited views of one video differ are shrunk, then PCA and ITQ;
-* ``split_whitened_itq`` (descriptors with a change part, ``pooling.video_descriptor``): whitened ITQ of each
-  part on its own, an eighth of the bits for the change. Fitted jointly, the change's directions vary between
+* ``split_whitened_itq_K`` (descriptors with a change part, ``pooling.video_descriptor``): whitened ITQ of each
+  part on its own, K of the bits for the change. Fitted jointly, the change's directions vary between
   edited views (a trim or a speed change moves it) and are whitened away; bits of their own keep it;
 * ``learned``: a linear projection trained from ``whitened_itq`` with InfoNCE between views (every other video
   of the batch a negative; SSCD's recipe), a KoLeo term that spreads codes over the space, a quantisation
@@ -76,7 +76,7 @@ class InstanceOptions:
     quantisation_weight: float = 0.1
     balance_weight: float = 0.1
     whitening_shrinkage: float = 0.1  # ridge added to the intra-pair covariance, as a share of its mean eigenvalue
-    change_share: float = 0.125  # share of the bits ``split_whitened_itq`` gives the change part
+    change_shares: tuple[float, ...] = (0.125, 0.25)  # shares of the bits split quantisers give the change part
     seed: int = 0
 
 
@@ -244,19 +244,27 @@ class InstanceStage:
 
 
 def fit_instance_stage(
-    views: np.ndarray, options: InstanceOptions, held_out: int, change_from: int | None = None
+    views: np.ndarray,
+    options: InstanceOptions,
+    held_out: int,
+    change_from: int | None = None,
+    look_alikes: np.ndarray | None = None,
 ) -> InstanceStage:
     """Every quantiser fitted on all but the last ``held_out`` videos, and the held-out recall@1 of each; the
     chosen projection is the one with the best held-out recall: the learned projection is used only where it
     beats the fitted baselines on generated footage, never chosen on real footage, which stays for evaluation.
-    ``change_from``: where the descriptor's change part starts, if it has one."""
+    ``change_from``: where the descriptor's change part starts, if it has one (split quantisers are fitted then,
+    one per share of :attr:`InstanceOptions.change_shares`). ``look_alikes``: views of generated videos that
+    come in groups of one scene, held out beside the last videos (never fitted on)."""
     train, test = views[:-held_out], views[-held_out:]
+    if look_alikes is not None:
+        test = np.concatenate([test, look_alikes])
     bits = options.code_bits
     fitted = {name: fit(train, bits) for name, fit in BASELINES.items()}
     fitted["whitened_itq"] = fit_whitened_itq(train, bits, options.whitening_shrinkage, options.seed)
-    if change_from is not None:
-        change_bits = max(1, round(bits * options.change_share))
-        fitted["split_whitened_itq"] = fit_split_whitened_itq(
+    for share in options.change_shares if change_from is not None else ():
+        change_bits = max(1, round(bits * share))
+        fitted[f"split_whitened_itq_{change_bits}"] = fit_split_whitened_itq(
             train, bits, change_from, change_bits, options.whitening_shrinkage, options.seed
         )
     fitted["learned"], history = train_projection(train, options, fitted["whitened_itq"])

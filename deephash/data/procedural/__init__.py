@@ -9,6 +9,6 @@ the fly in data-loader workers.
 
 from deephash.data.procedural.compose import procedural_image
 from deephash.data.procedural.generators import GENERATORS
-from deephash.data.procedural.video import procedural_video
+from deephash.data.procedural.video import look_alike_videos, procedural_video
 
-__all__ = ["GENERATORS", "procedural_image", "procedural_video"]
+__all__ = ["GENERATORS", "look_alike_videos", "procedural_image", "procedural_video"]

@@ -98,8 +98,27 @@ def procedural_video(rng: np.random.Generator, frames: int, height: int, width: 
 
     The canvas is 1.35-1.7x the frame on each side; a moving crop resampled per frame gives seamless camera
     motion (without parallax), so clips teach invariance to small shifts and zooms the way short real shots do."""
-    scale = rng.uniform(1.35, 1.7)
-    canvas = Image.fromarray(procedural_image(rng, int(np.ceil(height * scale)), int(np.ceil(width * scale))))
+    return _video_over_canvas(rng, _canvas(rng, height, width, rng.uniform(1.35, 1.7)), frames, height, width)
+
+
+def look_alike_videos(
+    rng: np.random.Generator, count: int, frames: int, height: int, width: int
+) -> list[list[np.ndarray]]:
+    """``count`` videos of one scene: each its own camera move and sprites over one shared canvas, 1.8-2.4x the
+    frame on each side, so their windows overlap in part, as several shots panning over one photo do. A
+    descriptor must tell these apart by more than what the scene looks like on average."""
+    canvas = _canvas(rng, height, width, rng.uniform(1.8, 2.4))
+    return [_video_over_canvas(rng, canvas, frames, height, width) for _ in range(count)]
+
+
+def _canvas(rng: np.random.Generator, height: int, width: int, scale: float) -> Image.Image:
+    return Image.fromarray(procedural_image(rng, int(np.ceil(height * scale)), int(np.ceil(width * scale))))
+
+
+def _video_over_canvas(
+    rng: np.random.Generator, canvas: Image.Image, frames: int, height: int, width: int
+) -> list[np.ndarray]:
+    """frames x uint8 [height, width, 3]: a camera move over ``canvas`` with 0-3 sprites moving across it."""
     boxes = _camera_path(rng, frames, canvas, width, height)
     sprites = [_sprite(rng, frames, height, width) for _ in range(rng.integers(0, 4))]
     video = []
