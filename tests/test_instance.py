@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from deephash.model.network import FrameEncoder
 from deephash.training.instance import (
@@ -17,7 +18,13 @@ from deephash.training.instance import (
     train_projection,
     view_recall,
 )
-from deephash.training.instance_data import StreamPlan, render_views, view_descriptors
+from deephash.training.instance_data import (
+    LookAlikePlan,
+    StreamPlan,
+    render_look_alikes,
+    render_views,
+    view_descriptors,
+)
 from deephash.video import FrameSpec
 
 
@@ -110,3 +117,15 @@ def test_generated_views_go_through_the_real_sampler(tmp_path):
     encoder = FrameEncoder("mobilenetv3_small", instance_grid=2)
     views = view_descriptors(encoder, plan, spec, tmp_path / "views.npy")
     assert views.shape == (6, 3, 3, encoder.regional_dim) and np.isfinite(views.astype(np.float32)).all()
+
+
+@pytest.mark.slow
+def test_look_alike_groups_are_described_video_by_video(tmp_path):
+    plan, spec = LookAlikePlan(groups=2, size=3, views=2, frames=12), FrameSpec(3, 64)
+    frames = render_look_alikes(1, plan, spec)
+    assert frames.shape == (3 * 2 * 3, 3, 64, 64) and frames.dtype == np.uint8
+    encoder = FrameEncoder("mobilenetv3_small", instance_grid=2)
+    views = view_descriptors(encoder, plan, spec, tmp_path / "alikes.npy")
+    assert views.shape == (6, 2, 3, encoder.regional_dim)  # the groups' videos one after another
+    alone = encoder(torch.from_numpy(frames[None, 6:9])).detach().numpy()[0, :, encoder.feature_dim :]
+    assert np.allclose(views[4, 0], alone, atol=0.05 * np.abs(alone).max())  # group 1's second video, as uploaded
