@@ -109,7 +109,7 @@ def build_default_model(
     spec, motion_weight = config.frame_spec, config.motion_weight
     views = video_views(encoder, stream, spec, cache_dir / "instance_views.npy", motion_weight)
     alike = video_views(encoder, look_alikes, spec, cache_dir / "look_alike_views.npy", motion_weight)
-    change_from = encoder.regional_dim if config.motion_weight > 0 else None
+    change_from = encoder.regional_dim if motion_weight > 0 else None
     stages = {bits: instance_stage(views, bits, held_out, change_from, alike) for bits in (128, *compare_bits)}
     summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
     for bits in compare_bits:

@@ -106,9 +106,9 @@ def test_cached_features_are_not_reused_for_footage_made_again_at_the_same_paths
 
 def test_a_split_projections_change_bits_stay_the_anchors_in_training_and_retraining(trained, tiny_dataset, tmp_path):
     out, _ = trained
-    config = load_model(out).config
+    model = load_model(out)
+    config, dim = model.config, model.head.instance_planes.shape[0]
     rng = np.random.default_rng(0)
-    dim = load_model(out).head.instance_planes.shape[0]
     split = Projection(np.zeros(dim, np.float32), rng.standard_normal((dim, 128)).astype(np.float32), change_bits=16)
     options = TrainOptions(epochs=1, batch_size=12, augment_views=1)
     train(tiny_dataset, tmp_path / "split", config, options, cache_dir=out / "cache", instance=split)
