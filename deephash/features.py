@@ -78,13 +78,13 @@ def extract_features(
 
 
 def video_files_key(paths: Sequence[Path]) -> list[list]:
-    """What a cache of features of these files keys on: each file's path, size, modification and change times,
-    so footage made again at the same paths (other bytes, even with its modification time kept by a copy) is not
-    served the old features."""
+    """What a cache of features of these files keys on: each file's resolved path (the same from any working
+    folder), size, modification and change times, so footage made again at the same paths (other bytes, even with
+    its modification time kept by a copy) is not served the old features."""
     stamps = []
     for path in paths:
         status = Path(path).stat()
-        stamps.append([str(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns])
+        stamps.append([str(Path(path).resolve()), status.st_size, status.st_mtime_ns, status.st_ctime_ns])
     return stamps
 
 

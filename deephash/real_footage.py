@@ -161,16 +161,22 @@ def measure_real_footage(
     if sampler is not None:
         model.config = replace(model.config, sampler=sampler)
     mask = CategoryMask.load(model_dir / MASK_FILE)
-    cache_dir, dataset_root = data_dir / "cache", data_dir / "synthetic"
-    store = FeatureStore(model, cache_dir)
-    distractors = np.concatenate(
+    footage = build_real_footage(data_dir / "real")
+    distractors = generated_distractor_features(model, data_dir)
+    return real_footage_recall(model, mask, footage, distractors, data_dir / "cache", quantisers)
+
+
+def generated_distractor_features(model: DeepHashNet, data_dir: Path) -> np.ndarray:
+    """Backbone features of the synthetic dataset's database and query videos (generated footage), the
+    distractors of the real-footage check; cached under ``data_dir/cache``."""
+    store = FeatureStore(model, data_dir / "cache")
+    taxonomy = model.config.taxonomy
+    return np.concatenate(
         [
-            np.asarray(store.features(split, read_split(dataset_root, split, model.config.taxonomy).paths))
+            np.asarray(store.features(split, read_split(data_dir / "synthetic", split, taxonomy).paths))
             for split in ("database", "query")
         ]
     )
-    footage = build_real_footage(data_dir / "real")
-    return real_footage_recall(model, mask, footage, distractors, cache_dir, quantisers)
 
 
 def real_footage_table(real: dict) -> str:
