@@ -89,14 +89,15 @@ def main() -> None:
     rows = []
     for name, fit in fits.items():
         starts = 1 if name == "pca" else args.starts
-        held, bits = [], []
+        held, bits, floats = [], [], 0.0
         for start in tqdm(range(starts), desc=name, leave=False):
             projection = fit(start)
             held.append(view_recall(projection, held_out))
             codes = (pack_bits(projection.bits(part)) for part in (queries, database))
             bits.append(real_recall(distance_matrix(*codes)))
-        # the rotation keeps angles, so the 128 projections' cosine does not depend on the start
-        floats = real_recall(-(normalise(projection.scores(queries)) @ normalise(projection.scores(database)).T))
+            if start == 0:  # a rotation keeps angles: the projections' cosine is the same from every start
+                query_scores, pool_scores = (normalise(projection.scores(part)) for part in (queries, database))
+                floats = real_recall(-(query_scores @ pool_scores.T))
         rows.append(f"{name:<24} {starts:>6} {_spread(held):>17} {floats:>13.3f} {_spread(bits):>20}")
     print("\n".join([header, *rows]))
 
