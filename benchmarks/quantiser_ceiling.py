@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (its encoder)")
     parser.add_argument("--data", type=Path, default=Path("data"), help="data folder of the build (caches)")
     parser.add_argument("--starts", type=int, default=8, help="random starts of each ITQ rotation")
-    parser.add_argument("--bits", type=int, default=128)
+    parser.add_argument("--bits", type=int, default=128, help="code length of every quantiser")
     args = parser.parse_args()
     print(cpu_description())
     model = load_model(args.model)
@@ -81,14 +81,14 @@ def main() -> None:
         "pca": lambda start: fit_pca(train, args.bits),
         "whitened_itq": lambda start: fit_whitened_itq(train, args.bits, seed=start),
     }
-    for change_bits in (args.bits // 8, args.bits // 4):
+    for change_bits in (args.bits // 8, args.bits // 4) if motion_weight > 0 else ():  # a split needs a change part
         fits[f"split_whitened_itq_{change_bits}"] = lambda start, change_bits=change_bits: fit_split_whitened_itq(
             train, args.bits, change_from, change_bits, seed=start
         )
     header = f"{'quantiser':<24} {'starts':>6} {'held-out':>17} {'real, floats':>13} {'real, bits':>20}"
     rows = []
     for name, fit in fits.items():
-        starts = 1 if name == "pca" else args.starts
+        starts = 1 if name == "pca" else args.starts  # PCA has no rotation to start
         held, bits, floats = [], [], 0.0
         for start in tqdm(range(starts), desc=name, leave=False):
             projection = fit(start)
