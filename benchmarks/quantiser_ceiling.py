@@ -24,11 +24,10 @@ from machine import cpu_description  # benchmarks/machine.py, beside this script
 from tqdm import tqdm
 
 from deephash.codes import pack_bits
-from deephash.evaluation import FeatureStore
 from deephash.metrics import distance_matrix, recall_at
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model
 from deephash.model.pooling import video_descriptor_array
-from deephash.real_footage import build_real_footage, generated_distractor_features
+from deephash.real_footage import build_real_footage, footage_features, generated_distractor_features
 from deephash.training.instance import (
     Projection,
     fit_pca,
@@ -53,14 +52,8 @@ def main() -> None:
     model = load_model(args.model)
     feature_dim, motion_weight = model.encoder.feature_dim, model.config.motion_weight
     footage = build_real_footage(args.data / "real")
-    store = FeatureStore(model, args.data / "cache")
-    variants = np.asarray(store.features("real_variants", footage.variants), dtype=np.float32)
-    pool = np.concatenate(
-        [
-            np.asarray(store.features("real_originals", footage.originals), dtype=np.float32),
-            np.asarray(generated_distractor_features(model, args.data), dtype=np.float32),
-        ]
-    )
+    distractors = generated_distractor_features(model, args.data)
+    variants, pool = footage_features(model, footage, distractors, args.data / "cache")
     queries, database = (video_descriptor_array(part[..., feature_dim:], motion_weight) for part in (variants, pool))
     spec, cache = model.config.frame_spec, args.data / "cache"
     views = video_views(model.encoder, StreamPlan(), spec, cache / "instance_views.npy", motion_weight)

@@ -114,6 +114,23 @@ def build_real_footage(
     return RealFootage(sources, variants, np.array(targets), names)
 
 
+def footage_features(
+    model: DeepHashNet,
+    footage: RealFootage,
+    distractor_features: np.ndarray | None,
+    cache_dir: Path,
+    cache_name: str = "real",
+) -> tuple[np.ndarray, np.ndarray]:
+    """float32 backbone features of the variants, and of the pool they are searched in (the originals, then the
+    distractors); cached under ``cache_dir`` as ``{cache_name}_variants`` and ``{cache_name}_originals``."""
+    store = FeatureStore(model, cache_dir)
+    variants = np.asarray(store.features(f"{cache_name}_variants", footage.variants), dtype=np.float32)
+    pool = np.asarray(store.features(f"{cache_name}_originals", footage.originals), dtype=np.float32)
+    if distractor_features is not None:
+        pool = np.concatenate([pool, np.asarray(distractor_features, dtype=np.float32)])
+    return variants, pool
+
+
 def real_footage_recall(
     model: DeepHashNet,
     mask: CategoryMask,
@@ -129,12 +146,7 @@ def real_footage_recall(
     anchors alone, SimHash, and ``quantisers`` (the classic ones fitted on generated footage, never on real);
     and the SimHash baseline's recall@1 for ``seeds`` draws of its hyperplanes, since one draw moves it by a
     few points. ``cache_name`` names the features' cache files (one per footage set)."""
-    store = FeatureStore(model, cache_dir)
-    variants = np.asarray(store.features(f"{cache_name}_variants", footage.variants), dtype=np.float32)
-    originals_features = np.asarray(store.features(f"{cache_name}_originals", footage.originals), dtype=np.float32)
-    pool = originals_features
-    if distractor_features is not None:
-        pool = np.concatenate([originals_features, np.asarray(distractor_features, dtype=np.float32)])
+    variants, pool = footage_features(model, footage, distractor_features, cache_dir, cache_name)
     feature_dim, motion_weight = model.encoder.feature_dim, model.config.motion_weight
     query_descriptors, pool_descriptors = (
         video_descriptor_array(features[..., feature_dim:], motion_weight) for features in (variants, pool)

@@ -13,11 +13,3 @@ def test_a_file_has_one_key_from_any_working_folder(tmp_path: Path, monkeypatch)
     relative = video_files_key([Path("videos/clip.mp4")])
     monkeypatch.chdir(clip.parent)
     assert video_files_key([Path("clip.mp4")]) == relative == video_files_key([clip])
-
-
-def test_a_file_written_again_gets_another_key(tmp_path: Path) -> None:
-    clip = tmp_path / "clip.mp4"
-    clip.write_bytes(b"first")
-    before = video_files_key([clip])
-    clip.write_bytes(b"second, longer")
-    assert video_files_key([clip]) != before
