@@ -1,11 +1,11 @@
-"""What the low-pass before the backbone and the change in the anchors cost: the model as built against the same
-weights without them.
+"""What the low-pass before the backbone, its second scale and the change in the anchors cost: the model as built
+against the same weights without them.
 
 Both graphs are exported from one model folder into a temporary folder and run by ONNX Runtime on the same
 uint8 frames (all cores), alternating rounds so that the machine's drift hits both alike. The peer is the
-graph with ``detail_pool = 1`` (frames at full detail) whose anchors read the frames' mean alone
-(``motion_weight = 0``, the mean's half of the planes), as models before the quality work ran; the ratio is ours
-over it.
+graph with ``detail_pool = 1`` (frames at full detail) and one scale (``second_scale_pool = 1``) whose anchors
+read the frames' mean alone (``motion_weight = 0``, the mean's first part of the planes), as models before the
+quality work ran; the ratio is ours over it.
 
     python benchmarks/model_cost.py [--model artifacts/default-model] [--videos 200]
 """
@@ -28,9 +28,13 @@ from deephash.model.onnx import OnnxRunner, export_onnx
 
 
 def earlier_form(model: DeepHashNet) -> DeepHashNet:
-    """The same weights at full detail, the anchors reading the frames' mean alone."""
+    """The same weights at full detail and one scale, the anchors reading the frames' mean alone."""
     peer = copy.deepcopy(model)
     peer.encoder.detail_pool = 1
+    if peer.encoder.second_scale_pool > 1:
+        peer.encoder.second_scale_pool = 1
+        peer.encoder.regional_dim //= 2  # the full-size scale comes first in every part
+        peer.encoder.output_dim = peer.encoder.feature_dim + peer.encoder.regional_dim
     head = peer.head
     if head.motion_weight > 0:
         mean_part = peer.encoder.regional_dim
@@ -43,7 +47,9 @@ def earlier_form(model: DeepHashNet) -> DeepHashNet:
 def export_pair(model: DeepHashNet, folder: Path) -> dict[str, OnnxRunner]:
     config = model.config
     example = torch.zeros(2, config.num_frames, 3, config.frame_size, config.frame_size, dtype=torch.uint8)
-    built = f"built (pool {config.detail_pool}, motion {config.motion_weight:g})"
+    built = (
+        f"built (pool {config.detail_pool}, scales pool {config.second_scale_pool}, motion {config.motion_weight:g})"
+    )
     graphs = {built: model, "full detail, mean alone": earlier_form(model)}
     return {
         name: OnnxRunner(export_onnx(graph, example, folder / f"graph{index}.onnx", model.output_names()))

@@ -62,7 +62,8 @@ def test_anchors_are_the_instance_projection_and_heads_move_bits_only_within_rea
     head, encoder = copy.deepcopy(small_model.head), small_model.encoder
     features = torch.randn(64, 5, encoder.output_dim) * 3
     regional = video_descriptor_array(features[..., encoder.feature_dim :].numpy(), head.motion_weight)
-    assert regional.shape[-1] == 2 * encoder.regional_dim == 2 * 6 * 576  # the frames' mean, then their change
+    # two scales of 6 regions each; the frames' mean, then their change
+    assert regional.shape[-1] == 2 * encoder.regional_dim == 2 * 2 * 6 * 576
     rng = np.random.default_rng(0)
     projection = Projection(
         rng.standard_normal(regional.shape[-1]).astype(np.float32) * 0.01,

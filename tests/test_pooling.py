@@ -87,13 +87,37 @@ def test_the_low_pass_feeds_the_backbone_frames_averaged_over_pool_pixels_and_sc
     assert "detail_pool=4" in repr(smooth)  # feature caches key on the repr: low-passed features are not reused
 
 
-def test_a_model_saved_before_the_low_pass_keeps_full_detail():
+def test_the_second_scale_describes_the_frames_averaged_down_beside_the_full_size_ones():
+    two_scales = FrameEncoder("efficientnet_lite0", instance_grid=2, detail_pool=3, second_scale_pool=2).eval()
+    one_scale = FrameEncoder("efficientnet_lite0", instance_grid=2, detail_pool=3).eval()
+    halved = FrameEncoder("efficientnet_lite0", instance_grid=2).eval()
+    small = torch.randint(0, 256, (1, 2, 3, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    frames = small.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # 2x2 blocks: averaging gives `small`
+    with torch.no_grad():
+        both, full, coarse = (
+            encoder(video)[0] for encoder, video in ((two_scales, frames), (one_scale, frames), (halved, small))
+        )
+    part = one_scale.regional_dim
+    assert two_scales.regional_dim == 2 * part and two_scales.output_dim == two_scales.feature_dim + 2 * part
+    assert torch.allclose(both[:, : two_scales.feature_dim], full[:, : one_scale.feature_dim], atol=1e-5)
+    regional = both[:, two_scales.feature_dim :]
+    expected_full = torch.nn.functional.normalize(full[:, one_scale.feature_dim :], dim=1)
+    expected_coarse = 0.5 * torch.nn.functional.normalize(coarse[:, halved.feature_dim :], dim=1)
+    assert torch.allclose(regional[:, :part], expected_full, atol=1e-5)
+    assert torch.allclose(regional[:, part:], expected_coarse, atol=1e-5)  # not low-passed again: 24 px at 48
+    assert "second_scale=(2, 0.5)" in repr(two_scales)  # feature caches key on the repr
+
+
+def test_a_model_saved_before_the_low_pass_and_the_second_scale_keeps_full_detail_and_one_scale():
     from deephash.model.config import ModelConfig, Taxonomy
 
     config = ModelConfig(taxonomy=Taxonomy(("a",), ("b",), (0,)))
-    saved_before = {key: value for key, value in config.to_json().items() if key != "detail_pool"}
-    assert ModelConfig.from_json(saved_before).detail_pool == 1
+    saved_before = {
+        key: value for key, value in config.to_json().items() if key not in ("detail_pool", "second_scale_pool")
+    }
+    assert ModelConfig.from_json(saved_before).detail_pool == ModelConfig.from_json(saved_before).second_scale_pool == 1
     assert ModelConfig.from_json(config.to_json()).detail_pool == config.detail_pool == 3
+    assert ModelConfig.from_json(config.to_json()).second_scale_pool == config.second_scale_pool == 2
 
 
 def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
@@ -102,11 +126,12 @@ def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
     from deephash.features import BackboneRunner
     from deephash.video import FrameSpec, sample_frames
 
-    encoder = FrameEncoder("efficientnet_lite0", detail_pool=3).eval()
+    encoder = FrameEncoder("efficientnet_lite0", detail_pool=3, second_scale_pool=2).eval()
     frames = sample_frames(clips["bikes"], FrameSpec(2)).frames[None]
     with torch.no_grad():
         expected = encoder(torch.from_numpy(frames)).numpy()
     exported = BackboneRunner(encoder)(frames)
-    scale = np.abs(expected[..., encoder.feature_dim :]).mean()
-    assert scale > 0.1  # real frames through the pretrained backbone: a descriptor worth comparing
+    regional = expected[..., encoder.feature_dim :]
+    assert np.allclose(np.linalg.norm(regional, axis=-1), np.sqrt(1 + 0.5**2))  # two unit scales, the second at 0.5
+    scale = np.abs(regional).mean()
     assert np.allclose(exported, expected, atol=1e-3 * scale)

@@ -46,6 +46,13 @@ def add_parser(subparsers) -> None:
         help="low-pass of the frames before the backbone (see `ModelConfig.detail_pool`; must match the model's)",
     )
     parser.add_argument(
+        "--second-scale-pool",
+        type=int,
+        default=ModelConfig.second_scale_pool,
+        help="the backbone's second pass on frames averaged down by this factor (1: none; see "
+        "`ModelConfig.second_scale_pool`; must match the model's)",
+    )
+    parser.add_argument(
         "--motion-weight",
         type=float,
         default=ModelConfig.motion_weight,
@@ -59,7 +66,8 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     plan = StreamPlan(videos=args.videos, views=args.views, seed=args.seed)
     cache = (args.cache or args.out.parent) / f"instance_views_{args.videos}x{args.views}_seed{args.seed}.npy"
-    encoder = FrameEncoder(args.backbone, detail_pool=args.detail_pool).eval()
+    encoder = FrameEncoder(args.backbone, detail_pool=args.detail_pool, second_scale_pool=args.second_scale_pool)
+    encoder.eval()
     views = video_views(encoder, plan, FrameSpec(), cache, args.motion_weight)
     look_alikes = None
     if args.look_alike_groups > 0:

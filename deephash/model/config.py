@@ -101,6 +101,10 @@ class ModelConfig:
     # frames are averaged over detail_pool x detail_pool pixels and scaled back up before the backbone
     # (network.py: the detail that re-encodes and downscaled copies lose is not described; 1 = off)
     detail_pool: int = 3
+    # the backbone also runs on the frames averaged down by second_scale_pool (1 = off), its regional descriptor
+    # beside the full-size one at second_scale_weight (network.py)
+    second_scale_pool: int = 2
+    second_scale_weight: float = 0.5
     # the anchors describe a video by its frames' mean regional descriptor and, weighted by motion_weight, by
     # how it changes from the first frames to the last (pooling.video_descriptor; 0 = the mean alone)
     motion_weight: float = 1.0
@@ -127,6 +131,11 @@ class ModelConfig:
             raise ModelError(f"motion_weight must be >= 0, got {self.motion_weight}")
         if not 1 <= self.detail_pool <= 8:
             raise ModelError(f"detail_pool must be within 1..8, got {self.detail_pool}")
+        if not 1 <= self.second_scale_pool <= 4 or self.second_scale_weight <= 0:
+            raise ModelError(
+                f"second_scale_pool must be within 1..4 and second_scale_weight > 0, got {self.second_scale_pool}, "
+                f"{self.second_scale_weight}"
+            )
 
     @property
     def code_bits(self) -> int:
@@ -157,5 +166,6 @@ class ModelConfig:
         data = dict(data)
         data.setdefault("detail_pool", 1)  # models saved before the low-pass saw frames at full detail
         data.setdefault("motion_weight", 0.0)  # models saved before it described videos by the mean alone
+        data.setdefault("second_scale_pool", 1)  # models saved before the second scale saw one
         data["taxonomy"] = Taxonomy.from_json(data["taxonomy"])
         return cls(**data)
