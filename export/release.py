@@ -61,7 +61,7 @@ def build_model(
     config = ModelConfig(taxonomy=taxonomy, l1_bits=code_bits // 2, l2_bits=code_bits // 2)
     projection = stage.projection
     instance_report = {
-        "held_out_recall": {**stage.recall, "chosen": stage.chosen},
+        "held_out_recall": {**stage.recall, "chosen": stage.chosen, "learned_from": stage.learned_from},
         "final_epoch": stage.history[-1] if stage.history else {},
     }
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,9 @@ def test_split_quantiser_gives_each_part_its_own_bits_exactly():
     moved = np.concatenate([mean_part, change_only], axis=-1)
     assert (split.bits(moved)[:, 1:, 12:] == split.bits(moved)[:, :1, 12:]).mean() > 0.95
     assert split.change_bits == 4  # the cascade keeps these bits as they are
+    learned, _ = train_projection(views[:240], InstanceOptions(code_bits=16, epochs=3, batch_size=64), split)
+    assert not learned.planes[:48, 12:].any() and not learned.planes[48:, :12].any()  # trained, still split
+    assert not np.allclose(learned.planes, split.planes) and learned.change_bits == 4
 
 
 def test_the_stage_fits_split_quantisers_only_for_a_descriptor_with_a_change_part():
@@ -95,14 +98,17 @@ def test_the_stage_fits_split_quantisers_only_for_a_descriptor_with_a_change_par
     assert {"split_whitened_itq_2", "split_whitened_itq_4"} <= set(with_change.recall) & set(with_change.baselines)
     assert with_change.fitted["split_whitened_itq_4"].change_bits == 4
     assert not any(name.startswith("split") for name in fit_instance_stage(views, options, 60).recall)
+    fitted = with_change.baselines
+    assert with_change.learned_from == max(fitted, key=with_change.recall.get)  # trained from the best held out
 
 
 def test_look_alikes_are_held_out_beside_the_last_videos_never_fitted():
     views, look_alikes = synthetic_views(dim=64), synthetic_views(count=40, dim=64, seed=7)
     options = InstanceOptions(code_bits=16, epochs=1)
     plain, with_alikes = (fit_instance_stage(views, options, 60, look_alikes=extra) for extra in (None, look_alikes))
-    for name, projection in with_alikes.fitted.items():
+    for name, projection in with_alikes.baselines.items():
         assert np.array_equal(projection.planes, plain.fitted[name].planes)  # fitted on the same videos
+    for name, projection in with_alikes.fitted.items():
         assert with_alikes.recall[name] == view_recall(projection, np.concatenate([views[-60:], look_alikes]))
 
 

@@ -80,7 +80,7 @@ def run(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     stage.projection.save(args.out)
     report = {"plan": asdict(plan), "options": asdict(options), "held_out_recall": stage.recall}
-    report |= {"chosen": stage.chosen, "history": stage.history}
+    report |= {"chosen": stage.chosen, "learned_from": stage.learned_from, "history": stage.history}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     for name, value in stage.recall.items():
         print(f"{name:<14} held-out recall@1 {value:.3f}")

@@ -15,7 +15,8 @@ Classic similarity-preserving quantisers are kept as baselines that the learned 
 * ``split_whitened_itq_K`` (descriptors with a change part, ``pooling.video_descriptor``): whitened ITQ of each
   part on its own, K of the bits for the change. Fitted jointly, the change's directions vary between
   edited views (a trim or a speed change moves it) and are whitened away; bits of their own keep it;
-* ``learned``: a linear projection trained from ``whitened_itq`` with InfoNCE between views (every other video
+* ``learned``: a linear projection trained from the best of the above on held-out footage (a split one keeps
+  its blocks) with InfoNCE between views (every other video
   of the batch a negative; SSCD's recipe), a KoLeo term that spreads codes over the space, a quantisation
   term that pulls relaxed bits to ±1, and a balance term (each bit ~50 % ones).
 """
@@ -164,10 +165,14 @@ def _koleo(codes: torch.Tensor) -> torch.Tensor:
 def train_projection(
     views: np.ndarray, options: InstanceOptions, start: Projection
 ) -> tuple[Projection, list[dict[str, float]]]:
-    """Fine-tune ``start``'s planes on the views (``[N, V, D]``) with the objective of the module docstring."""
+    """Fine-tune ``start``'s planes on the views (``[N, V, D]``) with the objective of the module docstring.
+
+    A split start keeps its structure: planes that are zero stay zero, so the change's bits still read the change
+    alone and the cascade can keep them (``Projection.change_bits``)."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     x = torch.from_numpy(normalise(views) - start.centre)
+    structure = torch.from_numpy(start.planes != 0).float() if start.change_bits else torch.ones(())
     planes = torch.nn.Parameter(torch.from_numpy(start.planes.copy()))
     spread = float((x[:, 0] @ planes).detach().std())
     scale = float(planes.detach().abs().mean())
@@ -202,11 +207,13 @@ def train_projection(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            with torch.no_grad():
+                planes.mul_(structure)
             for name, value in {"loss": loss, **parts}.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())
             steps += 1
         history.append({"epoch": epoch, **{name: value / max(steps, 1) for name, value in totals.items()}})
-    return Projection(start.centre, planes.detach().numpy().astype(np.float32)), history
+    return Projection(start.centre, planes.detach().numpy().astype(np.float32), start.change_bits), history
 
 
 def view_recall(projection: Projection, views: np.ndarray) -> float:
@@ -232,6 +239,7 @@ class InstanceStage:
     recall: dict[str, float]
     chosen: str
     history: list[dict[str, float]]
+    learned_from: str  # the fitted quantiser the learned projection started from: the best of them held out
 
     @property
     def projection(self) -> Projection:
@@ -251,8 +259,9 @@ def fit_instance_stage(
     look_alikes: np.ndarray | None = None,
 ) -> InstanceStage:
     """Every quantiser fitted on all but the last ``held_out`` videos, and the held-out recall@1 of each; the
-    chosen projection is the one with the best held-out recall: the learned projection is used only where it
-    beats the fitted baselines on generated footage, never chosen on real footage, which stays for evaluation.
+    learned projection is trained from the best of the fitted ones, and the chosen projection is the one with the
+    best held-out recall: the learned projection is used only where it beats the fitted baselines on generated
+    footage, never chosen on real footage, which stays for evaluation.
     ``change_from``: where the descriptor's change part starts, if it has one (split quantisers are fitted then,
     one per share of :attr:`InstanceOptions.change_shares`). ``look_alikes``: views of generated videos that
     come in groups of one scene, held out beside the last videos (never fitted on)."""
@@ -267,7 +276,9 @@ def fit_instance_stage(
         fitted[f"split_whitened_itq_{change_bits}"] = fit_split_whitened_itq(
             train, bits, change_from, change_bits, options.whitening_shrinkage, options.seed
         )
-    fitted["learned"], history = train_projection(train, options, fitted["whitened_itq"])
     recall = {name: view_recall(projection, test) for name, projection in fitted.items()}
+    start = max(recall, key=recall.get)
+    fitted["learned"], history = train_projection(train, options, fitted[start])
+    recall["learned"] = view_recall(fitted["learned"], test)
     chosen = max(recall, key=lambda name: (recall[name], name == "learned"))
-    return InstanceStage(fitted, recall, chosen, history)
+    return InstanceStage(fitted, recall, chosen, history, start)
