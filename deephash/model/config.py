@@ -166,6 +166,6 @@ class ModelConfig:
         data = dict(data)
         data.setdefault("detail_pool", 1)  # models saved before the low-pass saw frames at full detail
         data.setdefault("motion_weight", 0.0)  # models saved before it described videos by the mean alone
-        data.setdefault("second_scale_pool", 1)  # models saved before the second scale saw one
+        data.setdefault("second_scale_pool", 1)  # models saved before it ran the backbone at one scale
         data["taxonomy"] = Taxonomy.from_json(data["taxonomy"])
         return cls(**data)

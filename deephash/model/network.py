@@ -231,7 +231,7 @@ class FrameEncoder(nn.Module):
 
     @classmethod
     def for_config(cls, config: ModelConfig, weights_path: str | None = None) -> FrameEncoder:
-        """The encoder a model of ``config`` runs (its backbone, regional grid and low-pass)."""
+        """The encoder a model of ``config`` runs (its backbone, regional grid, low-pass and second scale)."""
         return cls(
             config.backbone,
             weights_path,

@@ -16,9 +16,9 @@ Classic similarity-preserving quantisers are kept as baselines that the learned 
   part on its own, K of the bits for the change. Fitted jointly, the change's directions vary between
   edited views (a trim or a speed change moves it) and are whitened away; bits of their own keep it;
 * ``learned``: a linear projection trained from the best of the above on held-out footage (a split one keeps
-  its blocks) with InfoNCE between views (every other video
-  of the batch a negative; SSCD's recipe), a KoLeo term that spreads codes over the space, a quantisation
-  term that pulls relaxed bits to ±1, and a balance term (each bit ~50 % ones).
+  its blocks) with InfoNCE between views (every other video of the batch a negative; SSCD's recipe), a KoLeo
+  term that spreads codes over the space, a quantisation term that pulls relaxed bits to ±1, and a balance term
+  (each bit ~50 % ones).
 """
 
 from __future__ import annotations
