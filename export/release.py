@@ -37,10 +37,16 @@ def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
 
 
 def instance_stage(
-    views: np.ndarray, code_bits: int, held_out: int, change_from: int | None, look_alikes: np.ndarray
+    views: np.ndarray,
+    code_bits: int,
+    held_out: int,
+    change_from: int | None,
+    look_alikes: np.ndarray,
+    seed: int = 0,
 ) -> InstanceStage:
     """The instance stage of ``code_bits``, its held-out figures printed."""
-    stage = fit_instance_stage(views, InstanceOptions(code_bits=code_bits), held_out, change_from, look_alikes)
+    options = InstanceOptions(code_bits=code_bits, seed=seed)
+    stage = fit_instance_stage(views, options, held_out, change_from, look_alikes)
     print(
         f"instance stage, {code_bits} bits, held-out generated recall@1: {_figures(stage.recall)}; using {stage.chosen}"
     )
@@ -93,14 +99,18 @@ def build_default_model(
     held_out: int = 200,
     look_alikes: LookAlikePlan = LookAlikePlan(),
     distractors: int = 10_000,
+    seed: int = 0,
 ) -> dict:
     """The 128-bit default model in ``model_dir``; models of ``compare_bits`` are built for the report.
 
     The instance stage learns from ``stream`` (generated videos, the last ``held_out`` kept for its own
     check, beside the groups of ``look_alikes``); the cascade from the synthetic labelled dataset; real footage
     only measures. The duplicate threshold the model recommends is chosen among ``distractors`` generated stills
-    (``distractors.py``).
+    (``distractors.py``). ``seed`` reseeds both training stages (the ITQ rotations' starts, the learned
+    projection, the cascade and its augmented views) and nothing else, so builds of several seeds on one data
+    folder share its datasets and caches and differ only by what training draws: the recipe's spread.
     """
+    options = replace(options, seed=seed)
     started = time.monotonic()
     dataset_root = ensure_dataset(data_dir / "synthetic", plan)
     cache_dir = data_dir / "cache"
@@ -110,10 +120,10 @@ def build_default_model(
     views = video_views(encoder, stream, spec, cache_dir / "instance_views.npy", motion_weight)
     alike = video_views(encoder, look_alikes, spec, cache_dir / "look_alike_views.npy", motion_weight)
     change_from = encoder.regional_dim if motion_weight > 0 else None
-    stages = {bits: instance_stage(views, bits, held_out, change_from, alike) for bits in (128, *compare_bits)}
+    stages = {bits: instance_stage(views, bits, held_out, change_from, alike, seed) for bits in (128, *compare_bits)}
     summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
     for bits in compare_bits:
-        folder = data_dir / "models" / f"{bits}bit"
+        folder = data_dir / "models" / (f"{bits}bit" if seed == 0 else f"{bits}bit-seed{seed}")
         summaries[bits] = build_model(folder, dataset_root, cache_dir, bits, replace(options), stages[bits])
     real, baseline_draws = measure_real_footage(model_dir, data_dir, stages[128].baselines)
     print(real_footage_table(real))

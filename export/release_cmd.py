@@ -28,6 +28,13 @@ def add_parser(subparsers) -> None:
         "--stream-videos", type=int, default=StreamPlan().videos, help="generated videos for the instance stage"
     )
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of both training stages (the release is seed 0); build other seeds into another --out to see "
+        "the recipe's spread, on the same --data (datasets and caches are shared)",
+    )
+    parser.add_argument(
         "--full",
         action="store_true",
         help=f"write the built model as the release (weights, config, labels, mask, figures, SHA256SUMS; at most "
@@ -42,7 +49,8 @@ def run(args) -> int:
     if args.skip_if_present and (args.out / ONNX_FILE).is_file():
         print(f"{args.out} already holds a model; nothing to do")
         return 0
-    summary = build_default_model(args.out, args.data, stream=StreamPlan(videos=args.stream_videos))
+    stream = StreamPlan(videos=args.stream_videos)
+    summary = build_default_model(args.out, args.data, stream=stream, seed=args.seed)
     print(f"default model in {args.out} ({summary['seconds']:.0f} s)")
     if args.full:
         record_check(args.out, args.data)

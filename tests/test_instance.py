@@ -135,3 +135,14 @@ def test_look_alike_groups_are_described_video_by_video(tmp_path):
     assert views.shape == (6, 2, 3, encoder.regional_dim)  # the groups' videos one after another
     alone = encoder(torch.from_numpy(frames[None, 6:9])).detach().numpy()[0, :, encoder.feature_dim :]
     assert np.allclose(views[4, 0], alone, atol=0.05 * np.abs(alone).max())  # group 1's second video, as uploaded
+
+
+def test_the_builds_seed_reseeds_the_instance_stage_and_nothing_else_it_fits_on():
+    from export.release import instance_stage
+
+    views = synthetic_views(dim=64)
+    first, again, other = (instance_stage(views, 16, 60, None, None, seed) for seed in (0, 0, 1))
+    assert np.array_equal(first.fitted["whitened_itq"].planes, again.fitted["whitened_itq"].planes)
+    assert first.recall == again.recall  # a seed's build is repeatable
+    assert not np.allclose(first.fitted["whitened_itq"].planes, other.fitted["whitened_itq"].planes)  # ITQ's start
+    assert np.array_equal(first.fitted["pca"].planes, other.fitted["pca"].planes)  # same videos, same PCA
