@@ -179,7 +179,7 @@ def measure_at_scale(model_dir: Path, data_dir: Path, count: int) -> dict:
     pool = np.concatenate([codes("database", database.paths), codes("query", query.paths)])
     variants = read_variants(dataset_root)
     distractors = distractor_codes(model, count, cache_dir)
-    generated, _ = scale_report(
+    generated, generated_by_threshold = scale_report(
         codes("variants", variants.paths), len(database) + variants.source, pool, distractors, threshold=None
     )
     footage = build_real_footage(data_dir / "real")
@@ -195,6 +195,9 @@ def measure_at_scale(model_dir: Path, data_dir: Path, count: int) -> dict:
         "recommended_threshold": generated.at_threshold.threshold,
         "generated": generated.to_json(),
         "real": real.to_json(),
+        "generated_by_threshold": [
+            asdict(figure) for figure in generated_by_threshold[: model.config.code_bits // 4 + 1]
+        ],
         "real_by_threshold": [asdict(figure) for figure in by_threshold[: model.config.code_bits // 4 + 1]],
     }
 

@@ -10,6 +10,7 @@ import pytest
 
 from deephash.cli.main import main
 from deephash.codes import hamming
+from deephash.data.dataset import read_variants
 from deephash.data.families import FAMILIES
 from deephash.distractors import measure_at_scale
 from deephash.hasher import EmbeddedHasher
@@ -95,13 +96,23 @@ def test_metadata_records_version_mask_and_figures(default_model):
 def test_recommended_duplicate_threshold_is_recorded_and_holds_here(default_model, data_dir):
     """The build chose the threshold on generated footage among generated distractors and recorded it.
     Re-measured on footage made here (not the build's to the last bit: see export/release_check.py), the
-    threshold is within a bit of it, meets its precision target, and real-footage recall@1 among the
-    distractors is the recorded one within the footage's noise."""
+    recorded threshold keeps its precision promise but for the stray hits that noise moves, the threshold
+    recommended here meets its target, and real-footage recall@1 among the distractors is the recorded one
+    within the footage's noise.
+
+    The promise is counted in stray hits, not in bits: at the precision target a few hundred generated queries
+    allow one or two distractors within the threshold, so one stray more or fewer on re-made footage moves the
+    widest threshold that meets it by a bit or two where the model's curve is flat there."""
     recorded = read_metadata(default_model)["duplicate_decision"]
     count = recorded["real"]["distractors"]
     assert count >= 10_000
     here = measure_at_scale(default_model, data_dir, count)
-    assert abs(here["recommended_threshold"] - recorded["recommended_threshold"]) <= 1, (here, recorded)
+    queries = len(read_variants(data_dir / "synthetic").paths)
+    at_recorded = here["generated_by_threshold"][recorded["recommended_threshold"]]
+    true_hits = round(at_recorded["recall"] * queries)
+    allowed = int(true_hits * (1 / here["precision_target"] - 1))  # strays the target allows among those copies
+    strays = round(at_recorded["distractors_per_query"] * queries)
+    assert strays <= allowed + 2, (at_recorded, allowed)
     generated = here["generated"]["at_threshold"]
     assert here["recommended_threshold"] == generated["threshold"] > 0
     against_distractors = generated["recall"] / (generated["recall"] + generated["distractors_per_query"])
