@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from deephash.model.network import FrameEncoder
+from deephash.model.encoder import FrameEncoder
 from deephash.model.onnx import OnnxRunner, export_onnx
 from deephash.video import FrameSpec, sample_frames
 

@@ -19,7 +19,7 @@ from deephash.evaluation import evaluate_dataset, tune_and_save_mask
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metadata
 from deephash.model.batching import measure_model_batching
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
-from deephash.model.network import FrameEncoder
+from deephash.model.encoder import FrameEncoder
 from deephash.real_footage import measure_real_footage, real_footage_table
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
 from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views

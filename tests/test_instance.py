@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from deephash.model.network import FrameEncoder
+from deephash.model.encoder import FrameEncoder
 from deephash.training.instance import (
     InstanceOptions,
     Projection,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from deephash.model.network import FrameEncoder
+from deephash.model.encoder import FrameEncoder
 from deephash.model.pooling import regional_gem, regional_regions, video_descriptor, video_descriptor_array
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deephash.model.backbones import BACKBONES
 from deephash.model.config import ModelConfig
-from deephash.model.network import FrameEncoder
+from deephash.model.encoder import FrameEncoder
 from deephash.training.instance import InstanceOptions, fit_instance_stage
 from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views
 from deephash.video import FrameSpec

@@ -18,7 +18,7 @@ import numpy as np
 from deephash.data.families import Clip, random_edits
 from deephash.data.procedural import look_alike_videos, procedural_image, procedural_video
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features
-from deephash.model.network import FrameEncoder
+from deephash.model.encoder import FrameEncoder
 from deephash.model.pooling import video_descriptor_array
 from deephash.video import FrameSpec, sample_frames
 from deephash.video.files import encode_video
