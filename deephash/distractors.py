@@ -190,15 +190,14 @@ def measure_at_scale(model_dir: Path, data_dir: Path, count: int) -> dict:
         distractors,
         threshold=generated.at_threshold.threshold,
     )
+    shown = model.config.code_bits // 4 + 1  # thresholds worth an operator's look: up to a quarter of the bits
     return {
         "precision_target": PRECISION_TARGET,
         "recommended_threshold": generated.at_threshold.threshold,
         "generated": generated.to_json(),
         "real": real.to_json(),
-        "generated_by_threshold": [
-            asdict(figure) for figure in generated_by_threshold[: model.config.code_bits // 4 + 1]
-        ],
-        "real_by_threshold": [asdict(figure) for figure in by_threshold[: model.config.code_bits // 4 + 1]],
+        "generated_by_threshold": [asdict(figure) for figure in generated_by_threshold[:shown]],
+        "real_by_threshold": [asdict(figure) for figure in by_threshold[:shown]],
     }
 
 
