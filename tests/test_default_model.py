@@ -102,7 +102,8 @@ def test_recommended_duplicate_threshold_is_recorded_and_holds_here(default_mode
 
     The promise is counted in stray hits, not in bits: at the precision target a few hundred generated queries
     allow one or two distractors within the threshold, so one stray more or fewer on re-made footage moves the
-    widest threshold that meets it by a bit or two where the model's curve is flat there."""
+    widest threshold that meets it by a bit or two where the model's curve is flat there. Stray hits are a count
+    (2, 3 and 4 at the release's 13 bits on three makings of the footage), so the check allows a count's noise."""
     recorded = read_metadata(default_model)["duplicate_decision"]
     count = recorded["real"]["distractors"]
     assert count >= 10_000
@@ -110,9 +111,9 @@ def test_recommended_duplicate_threshold_is_recorded_and_holds_here(default_mode
     queries = len(read_variants(data_dir / "synthetic").paths)
     at_recorded = here["generated_by_threshold"][recorded["recommended_threshold"]]
     true_hits = round(at_recorded["recall"] * queries)
-    allowed = int(true_hits * (1 / here["precision_target"] - 1))  # strays the target allows among those copies
+    allowed = true_hits * (1 / here["precision_target"] - 1)  # strays the target allows among those copies
     strays = round(at_recorded["distractors_per_query"] * queries)
-    assert strays <= allowed + 2, (at_recorded, allowed)
+    assert strays <= allowed + 3 * np.sqrt(allowed + 1), (at_recorded, allowed)  # a count's noise: 3 sigma
     generated = here["generated"]["at_threshold"]
     assert here["recommended_threshold"] == generated["threshold"] > 0
     against_distractors = generated["recall"] / (generated["recall"] + generated["distractors_per_query"])
