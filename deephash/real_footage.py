@@ -191,6 +191,21 @@ def generated_distractor_features(model: DeepHashNet, data_dir: Path) -> np.ndar
     )
 
 
+def margin_over_simhash(real: dict, draws: list[float]) -> float:
+    """The quality issue's bar: the code's recall@1 on real footage above SimHash's averaged over its draws (one
+    draw alone moves by a few points)."""
+    return float(real["hamming"]["all"][1] - np.mean(draws))
+
+
+def simhash_line(real: dict, draws: list[float]) -> str:
+    """The line printed under :func:`real_footage_table`: SimHash over its draws and the code's margin above it."""
+    code, margin = real["hamming"]["all"][1], margin_over_simhash(real, draws)
+    return (
+        f"SimHash recall@1 over {len(draws)} hyperplane draws: mean {np.mean(draws):.3f}, min {min(draws):.3f}, "
+        f"max {max(draws):.3f}; the code {code:.3f}, margin {margin:+.3f}"
+    )
+
+
 def real_footage_table(real: dict) -> str:
     """Recall@1 per family (columns) and method (rows), as printed by the build and `deephash evaluate`."""
     transforms = list(real["hamming"])

@@ -20,7 +20,7 @@ from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metad
 from deephash.model.batching import measure_model_batching
 from deephash.model.config import LABELS_FILE, ModelConfig, Taxonomy
 from deephash.model.encoder import FrameEncoder
-from deephash.real_footage import measure_real_footage, real_footage_table
+from deephash.real_footage import margin_over_simhash, measure_real_footage, real_footage_table, simhash_line
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
 from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views
 from deephash.training.trainer import TrainOptions, train
@@ -121,17 +121,24 @@ def build_default_model(
     alike = video_views(encoder, look_alikes, spec, cache_dir / "look_alike_views.npy", motion_weight)
     change_from = encoder.regional_dim if motion_weight > 0 else None
     stages = {bits: instance_stage(views, bits, held_out, change_from, alike, seed) for bits in (128, *compare_bits)}
-    summaries = {128: build_model(model_dir, dataset_root, cache_dir, 128, options, stages[128])}
-    for bits in compare_bits:
-        folder = data_dir / "models" / (f"{bits}bit" if seed == 0 else f"{bits}bit-seed{seed}")
-        summaries[bits] = build_model(folder, dataset_root, cache_dir, bits, replace(options), stages[bits])
-    real, baseline_draws = measure_real_footage(model_dir, data_dir, stages[128].baselines)
-    print(real_footage_table(real))
-    print(
-        f"SimHash recall@1 over {len(baseline_draws)} hyperplane draws: mean {np.mean(baseline_draws):.3f}, "
-        f"min {min(baseline_draws):.3f}, max {max(baseline_draws):.3f}"
-    )
-    margin = real["hamming"]["all"][1] - float(np.mean(baseline_draws))
+    folders = {128: model_dir}
+    folders |= {
+        bits: data_dir / "models" / (f"{bits}bit" if seed == 0 else f"{bits}bit-seed{seed}") for bits in compare_bits
+    }
+    summaries = {
+        bits: build_model(folder, dataset_root, cache_dir, bits, replace(options), stages[bits])
+        for bits, folder in folders.items()
+    }
+    measured = {}  # the bar holds at every code length, so each is measured on real footage
+    for bits, folder in folders.items():
+        measured[bits] = measure_real_footage(folder, data_dir, stages[bits].baselines)
+        print(f"{bits} bits, {real_footage_table(measured[bits][0])}")
+        print(simhash_line(*measured[bits]))
+        if bits != 128:
+            figures = dict(zip(("recall", "simhash_draws"), measured[bits]))
+            update_metadata(folder, {"real_footage": json.loads(json.dumps(figures, default=_plain))})
+    real, baseline_draws = measured[128]
+    margin = margin_over_simhash(real, baseline_draws)
     scale = measure_at_scale(model_dir, data_dir, distractors)
     print(scale_table(scale))
     summary = {
@@ -141,6 +148,7 @@ def build_default_model(
         "simhash_real_recall_by_seed": baseline_draws,
         "beats_simhash_on_real_footage": bool(margin > 0),
         "margin_over_simhash_mean": margin,
+        "margin_over_simhash_mean_by_bits": {bits: margin_over_simhash(*pair) for bits, pair in measured.items()},
     }
     update_metadata(model_dir, {"duplicate_decision": scale})
     update_metadata(model_dir, {"default_build": json.loads(json.dumps(summary, default=_plain))})

@@ -16,7 +16,7 @@ from deephash.distractors import measure_at_scale
 from deephash.hasher import EmbeddedHasher
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, ONNX_FILE, file_sha256, read_metadata
-from deephash.real_footage import build_real_footage, measure_real_footage
+from deephash.real_footage import build_real_footage, margin_over_simhash, measure_real_footage
 from deephash.video import sample_frames
 from export.onnx_model import parity_report
 from export.release import DEFAULT_DATA_DIR, ensure_dataset
@@ -51,14 +51,15 @@ def data_dir() -> Path:
     return DEFAULT_DATA_DIR
 
 
-def test_beats_simhash_on_real_footage(default_model, data_dir):
+def test_beats_simhash_on_real_footage_by_its_recorded_margin(default_model, data_dir):
     """The issue's bar, re-measured from the installed model on real footage made here: near-duplicate
     recall@1 on unseen real footage above SimHash of the same backbone's mean-pooled features at the same
-    code length, averaged over 8 hyperplane draws (one draw moves by ±0.03; over the trainings of the
-    recipe the model was 0.017-0.032 above the average)."""
+    code length, averaged over 8 hyperplane draws (one draw moves by ±0.03), by the margin the build recorded
+    but for the footage's noise (re-made footage is not the build's to the last bit, and 1,004 queries move
+    recall@1 by about 0.01)."""
     real, draws = measure_real_footage(default_model, data_dir)
-    ours = real["hamming"]["all"][1]
-    assert ours > np.mean(draws), (ours, draws)
+    recorded = read_metadata(default_model)["default_build"]["margin_over_simhash_mean"]
+    assert margin_over_simhash(real, draws) > max(0.0, recorded - 0.03), (real["hamming"]["all"], draws, recorded)
 
 
 def test_the_release_check_measures_a_part_of_the_real_footage_with_its_own_variants(default_model):

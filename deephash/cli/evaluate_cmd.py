@@ -12,7 +12,7 @@ from deephash.errors import DeepHashError
 from deephash.evaluation import evaluate_dataset
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
-from deephash.real_footage import measure_real_footage, real_footage_table
+from deephash.real_footage import measure_real_footage, real_footage_table, simhash_line
 from deephash.video import SAMPLERS
 
 
@@ -78,7 +78,7 @@ def run(args) -> int:
     if args.real_footage:
         real, draws = measure_real_footage(folder, args.dataset.parent, sampler=args.sampler)
         print(real_footage_table(real))
-        print(f"SimHash recall@1 over {len(draws)} hyperplane draws: mean {sum(draws) / len(draws):.3f}")
+        print(simhash_line(real, draws))
         figures["real_footage_recall"], figures["simhash_real_recall_by_seed"] = real, draws
     if args.distractors:
         scale = measure_at_scale(folder, args.dataset.parent, args.distractors)
