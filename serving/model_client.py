@@ -33,6 +33,15 @@ CALL_TIMEOUT_S = 15.0  # a call unanswered this long is lost, not queued: the mo
 logger = logging.getLogger("deephash.service")
 
 
+def connection_lost(error: Exception) -> bool:
+    """Whether ``error`` is aiohttp's word for a connection the other side closed: a ``ClientConnectionError``
+    while the request is sent, and (since aio-libs/aiohttp#8878) ``RuntimeError("Connection closed.")`` while the
+    answer's body is read, which a closed keep-alive connection was seen to raise under load."""
+    if isinstance(error, aiohttp.ClientConnectionError):
+        return True
+    return isinstance(error, RuntimeError) and str(error) == "Connection closed."
+
+
 class EmbeddedModelClient:
     def __init__(self, service, model_dir: Path, config: ModelConfig) -> None:
         """``service``: the model service, or None to run ``model_dir``'s model in this process."""
@@ -48,9 +57,11 @@ class EmbeddedModelClient:
             try:
                 rows = await self._call(frames)
                 return hashes_from_outputs(outputs_from_rows(rows), self.config)
-            except aiohttp.ClientConnectionError as error:
+            except (aiohttp.ClientConnectionError, RuntimeError) as error:
                 # BentoML reuses keep-alive connections between services that the other side may have just
                 # closed (bentoml/BentoML#4238, #3669); the call has no side effects, so try again.
+                if not connection_lost(error):
+                    raise
                 failure = error
             except TimeoutError as error:  # an answer gone missing: rare, so worth a line in the log
                 failure = error
