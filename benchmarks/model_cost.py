@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from machine import cpu_description  # benchmarks/machine.py, beside this script
+from paths import DEFAULT_MODEL
 
-from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model
+from deephash.model.artifacts import load_model
 from deephash.model.network import DeepHashNet
 from deephash.model.onnx import OnnxRunner, export_onnx
 
@@ -59,7 +60,7 @@ def export_pair(model: DeepHashNet, folder: Path) -> dict[str, OnnxRunner]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--videos", type=int, default=200, help="videos per graph and batch size")
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 from machine import cpu_description  # benchmarks/machine.py, beside this script
+from paths import DATA, DEFAULT_MODEL
 from tqdm import tqdm
 
 from deephash.codes import pack_bits
 from deephash.metrics import distance_matrix, recall_at
-from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model
+from deephash.model.artifacts import load_model
 from deephash.model.pooling import video_descriptor_array
 from deephash.real_footage import build_real_footage, footage_features, generated_distractor_features
 from deephash.training.instance import (
@@ -43,8 +44,8 @@ HELD_OUT = 200  # as the build: the stream's last videos are kept out of fitting
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (its encoder)")
-    parser.add_argument("--data", type=Path, default=Path("data"), help="data folder of the build (caches)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder (its encoder)")
+    parser.add_argument("--data", type=Path, default=DATA, help="data folder of the build (caches)")
     parser.add_argument("--starts", type=int, default=8, help="random starts of each ITQ rotation")
     parser.add_argument("--bits", type=int, default=128, help="code length of every quantiser")
     args = parser.parse_args()

