@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,10 @@ from deephash.data.dataset import SPLITS, write_split
 from deephash.data.variants import TRANSFORMS, make_variant
 from deephash.model.config import LABELS_FILE
 from deephash.video.files import write_video
+
+# Workers start fresh: a forked worker inherits the locks that the caller's threads (PyAV's, PyTorch's) held at
+# the fork, and one waiting on such a lock hangs the whole build.
+WORKER_START = multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def make_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
                 relative = f"videos/{split}/{taxonomy.l2_names[l2]}_{index:03d}.mp4"
                 jobs.append((l2, int(rng.integers(2**31)), plan.frames, plan.fps, str(root / relative)))
                 rows[split].append({"path": relative, "l1": taxonomy.l2_parent[l2], "l2": l2})
-    with ProcessPoolExecutor(plan.workers) as pool:
+    with ProcessPoolExecutor(plan.workers, mp_context=WORKER_START) as pool:
         palettes = list(tqdm(pool.map(_render_one, jobs, chunksize=4), total=len(jobs), desc="videos", unit="video"))
     flat = [row for split in SPLITS for row in rows[split]]
     for row, palette in zip(flat, palettes):
@@ -78,7 +83,7 @@ def make_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
             relative = f"variants/{transform}/{Path(row['path']).name}"
             variant_jobs.append((str(root / row["path"]), transform, str(root / relative)))
             variant_rows.append({"path": relative, "source": source, "transform": transform})
-    with ProcessPoolExecutor(plan.workers) as pool:
+    with ProcessPoolExecutor(plan.workers, mp_context=WORKER_START) as pool:
         list(
             tqdm(
                 pool.map(_variant_one, variant_jobs, chunksize=4),
