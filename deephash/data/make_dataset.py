@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,7 @@ from deephash.data.dataset import SPLITS, write_split
 from deephash.data.variants import TRANSFORMS, make_variant
 from deephash.model.config import LABELS_FILE
 from deephash.video.files import write_video
-
-# Workers start fresh: a forked worker inherits the locks that the caller's threads (PyAV's, PyTorch's) held at
-# the fork, and one waiting on such a lock hangs the whole build.
-WORKER_START = multiprocessing.get_context("spawn")
+from deephash.worker_start import WORKER_START
 
 
 @dataclass(frozen=True)

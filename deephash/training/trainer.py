@@ -33,6 +33,7 @@ from deephash.model.pooling import video_descriptor_array
 from deephash.training.instance import Projection, normalise
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
 from deephash.video import FrameSpec, sample_frames
+from deephash.worker_start import WORKER_START
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -284,6 +285,7 @@ def _full_batches(
         batch_size=options.batch_size,
         shuffle=True,
         num_workers=2,
+        multiprocessing_context=WORKER_START,
         generator=torch.Generator().manual_seed(options.seed + epoch),
     )
     for first, second, rows in loader:
