@@ -10,9 +10,7 @@ from deephash.model.artifacts import DEFAULT_MODEL_DIR, ONNX_FILE, file_sha256, 
 from deephash.model.batching import measure_model_batching
 from export.release import DEFAULT_DATA_DIR
 from export.release_check import CHECK_EVERY, TOLERANCE, ReleaseCheck, check_against_recorded
-from export.release_files import RELEASE_DIR, install_release, verify_release
-
-INSTALL_CHECK = "install_check"
+from export.release_files import INSTALL_CHECK, RELEASE_DIR, install_release, verify_release
 
 
 def add_parser(subparsers) -> None:

@@ -9,6 +9,7 @@ sha256 is the recorded model version, which proves the installed model is the re
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from export.onnx_model import export_model_onnx
 RELEASE_DIR = Path("release/default-model")
 SHIPPED_FILES = (CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE, MASK_FILE, METADATA_FILE)
 CHECKSUMS_FILE = "SHA256SUMS"  # `sha256sum -c SHA256SUMS` verifies a release by hand
+INSTALL_CHECK = "install_check"  # the installer's re-measurement on the machine it ran on: never shipped
 SIZE_LIMIT = 40 * 1024 * 1024  # a release lives in git: every release adds its size to each clone's history
 
 
@@ -45,11 +47,20 @@ def write_release(model_dir: Path, release_dir: Path = RELEASE_DIR) -> int:
     staging.mkdir(parents=True)
     for name in SHIPPED_FILES:
         shutil.copy2(model_dir / name, staging / name)
+    _drop_install_check(staging)
     lines = [f"{file_sha256(staging / name)}  {name}\n" for name in SHIPPED_FILES]
     (staging / CHECKSUMS_FILE).write_text("".join(lines))
     shutil.rmtree(release_dir, ignore_errors=True)  # one release in the tree, never a pile of old ones
     staging.rename(release_dir)
     return size
+
+
+def _drop_install_check(folder: Path) -> None:
+    """A release carries the figures of its build, never a check that passed on some machine: the installer
+    would take that copy for its own and skip re-measuring."""
+    metadata = read_metadata(folder)
+    if metadata.pop(INSTALL_CHECK, None) is not None:
+        (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
 
 
 def verify_release(release_dir: Path = RELEASE_DIR) -> str:

@@ -12,6 +12,7 @@ from deephash.errors import ModelError
 from deephash.model.artifacts import ONNX_FILE, WEIGHTS_FILE, file_sha256, read_metadata, update_metadata
 from export.release_files import (
     CHECKSUMS_FILE,
+    INSTALL_CHECK,
     RELEASE_DIR,
     SHIPPED_FILES,
     SIZE_LIMIT,
@@ -92,3 +93,16 @@ def test_the_shipped_release_is_the_installed_default_model(default_model):
     assert file_sha256(default_model / ONNX_FILE) == version
     check = read_metadata(default_model)["install_check"]
     assert abs(check["measured"]["all"] - check["recorded"]["all"]) <= check["tolerance"]
+
+
+def test_a_release_carries_no_install_check_so_installing_without_one_is_not_taken_for_checked(small_model, tmp_path):
+    model, release, out = tmp_path / "model", tmp_path / "release", tmp_path / "installed"
+    model.mkdir()
+    for name in SHIPPED_FILES:
+        (model / name).write_bytes((small_model / name).read_bytes())
+    update_metadata(model, {INSTALL_CHECK: {"recorded": {"all": 0.9}, "measured": {"all": 0.9}}})
+    write_release(model, release)
+    assert INSTALL_CHECK not in read_metadata(release)
+    assert INSTALL_CHECK not in read_metadata(REPO / RELEASE_DIR)
+    assert main(["install-default", "--release", str(release), "--out", str(out), "--no-check"]) == 0
+    assert INSTALL_CHECK not in read_metadata(out)
