@@ -9,11 +9,9 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
 
 import bentoml
 import numpy as np
-from bentoml.validators import ContentType
 from prometheus_client import Counter, Gauge
 
 from deephash.audio import hash_audio
@@ -44,7 +42,6 @@ SETTINGS = service_settings()
 # one reader of the tokens file for the endpoints and the per-client limit (None: open, or not configured yet)
 TOKENS = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" and SETTINGS.tokens_file else None
 logger = logging.getLogger("deephash.service")
-Video = Annotated[Path, ContentType("video/*")]
 DEFAULT_SEARCH = SearchOptions()
 
 # custom series on BentoML's /metrics (prometheus_client directly: bentoml.metrics is deprecated)
@@ -147,8 +144,9 @@ class DeepHashService:
         return HashedUpload(with_sampling_note(result, sampled), audio, self.catalog.version)
 
     @bentoml.api
-    async def hash(self, ctx: bentoml.Context, video: Video) -> HashOut:
-        """Hash an uploaded video: code, categories, audio code."""
+    async def hash(self, ctx: bentoml.Context, video: Path) -> HashOut:
+        """Hash an uploaded video: code, categories, audio code. Uploads of any content type are taken (curl -F
+        sends application/octet-stream) and refused by their content: what does not decode is a 400."""
         self.access.allow(ctx, "read")
         hashed = await self._hash(video)
         return HashOut(
@@ -161,7 +159,7 @@ class DeepHashService:
         )
 
     @bentoml.api
-    async def add(self, ctx: bentoml.Context, video_id: str, video: Video) -> AddOut:
+    async def add(self, ctx: bentoml.Context, video_id: str, video: Path) -> AddOut:
         """Insert an uploaded video under an id. Idempotent: an id already stored keeps its code and the
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
         async with self.access.mutation(ctx, "add", video_id) as record:
@@ -187,7 +185,7 @@ class DeepHashService:
 
     @bentoml.api
     async def search(
-        self, ctx: bentoml.Context, video: Video, options: SearchOptions = DEFAULT_SEARCH
+        self, ctx: bentoml.Context, video: Path, options: SearchOptions = DEFAULT_SEARCH
     ) -> list[NeighbourOut]:
         """Top-k neighbours of an uploaded video (hashed, not stored)."""
         self.access.allow(ctx, "read")

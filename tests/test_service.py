@@ -31,6 +31,7 @@ PORT_ATTEMPTS = 3
 class Service:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
+        self.data = Path(env["DEEPHASH_DATA"])
         for attempt in range(PORT_ATTEMPTS):
             self.port = free_port()
             command = [sys.executable, "-m", "bentoml", "serve", "serving.service:DeepHashService"]
@@ -174,6 +175,20 @@ def test_errors_are_clear_and_leave_the_library_unchanged(service, clips, tmp_pa
     assert service.call("get", video_id="nobody").status_code == 404
     assert service.call("remove", video_id="nobody").status_code == 404
     assert service.call("stats").json()["video"]["rows"] == before["video"]["rows"]
+
+
+def test_an_upload_as_curl_sends_it_is_hashed_and_a_non_video_refused_by_content(service, clips, tmp_path):
+    """curl -F sends application/octet-stream, whatever the file: accepted, and judged by what it decodes to."""
+    expected = service.upload("hash", clips["bikes"]).json()["code"]
+    not_video = tmp_path / "notes.txt"
+    not_video.write_text("not a video\n" * 100)
+    for path, status in ((clips["bikes"], 200), (not_video, 400)):
+        command = ["curl", "-s", "-o", str(tmp_path / "answer"), "-w", "%{http_code}", "-F", f"video=@{path}"]
+        answer = subprocess.run([*command, f"{service.url}/hash"], capture_output=True, text=True, check=True)
+        assert int(answer.stdout) == status, (tmp_path / "answer").read_text()
+    assert json.loads((tmp_path / "answer").read_text())["error"]
+    command = ["curl", "-s", "-F", f"video=@{clips['bikes']}", f"{service.url}/hash"]
+    assert json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["code"] == expected
 
 
 def test_library_of_another_model_is_a_conflict(tmp_path_factory, default_model, clips):
