@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from deephash.errors import InvalidRequest
 
 MAX_K = 10_000
 Modality = Literal["video", "audio", "both"]
@@ -37,11 +39,16 @@ def add_search_arguments(parser: argparse.ArgumentParser, modality: bool = True)
 
 
 def search_options_from_args(args: argparse.Namespace) -> SearchOptions:
-    """The options a command line gave (validated: a bad ``-k`` or radius raises pydantic's error)."""
-    return SearchOptions(
-        k=args.k,
-        radius=args.radius,
-        masked=not args.no_mask,
-        same_group=not args.all_groups,
-        modality=getattr(args, "modality", "video"),
-    )
+    """The options a command line gave; a bad ``-k`` or radius is the caller's mistake (exit 2), said in a line."""
+    try:
+        return SearchOptions(
+            k=args.k,
+            radius=args.radius,
+            masked=not args.no_mask,
+            same_group=not args.all_groups,
+            modality=getattr(args, "modality", "video"),
+        )
+    except ValidationError as error:
+        flags = {"k": "-k", "radius": "--radius", "modality": "--modality"}
+        problems = "; ".join(f"{flags.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors())
+        raise InvalidRequest(problems) from None

@@ -6,9 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from deephash.cli.common import add_model_option, model_dir
+from deephash.cli.common import CommandError, add_model_option, model_dir
 from deephash.distractors import measure_at_scale, scale_table
-from deephash.errors import DeepHashError
 from deephash.evaluation import evaluate_dataset
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_model, update_metadata
@@ -61,9 +60,9 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     if args.record and not args.distractors:
-        raise DeepHashError("--record stores the threshold of --distractors N: give both")
+        raise CommandError("--record stores the threshold of --distractors N: give both")
     if args.distractors is not None and args.distractors < 1:
-        raise DeepHashError(f"--distractors must be at least 1, got {args.distractors}")
+        raise CommandError(f"--distractors must be at least 1, got {args.distractors}")
     folder = model_dir(args)
     model = load_model(folder)
     if args.sampler:
