@@ -9,6 +9,7 @@ without audio gets the audio term 0.5 (what unrelated codes score), so it neithe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from deephash.codes import hamming
 from deephash.errors import IncompatibleLibrary
 from deephash.hasher import VideoHash
 from deephash.index import Hit, Library, StoredCode
+from deephash.ingestion import CodeRows, write_codes
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE, load_config, model_version
 from deephash.search_options import SearchOptions
@@ -118,12 +120,13 @@ class Catalog:
         """
         if hashed.model_version != self.version:
             raise IncompatibleLibrary(f"codes of model {hashed.model_version}, library of {self.version}")
-        outcome = self.video.add(video_id, hashed.video.code, hashed.video.l1.id, hashed.video.l2.id)
-        if hashed.audio is not None:
-            self.audio.add(video_id, hashed.audio)
-        else:
-            self.audio.remove(video_id)  # a replacement without sound must not keep the old sound
-        return outcome
+        video = hashed.video
+        rows = CodeRows([video_id], video.code[None], np.array([video.l1.id]), np.array([video.l2.id]), [hashed.audio])
+        return next(iter(self.add_many(rows)))
+
+    def add_many(self, rows: CodeRows) -> Counter:
+        """Store a batch of this model's codes in one durable commit per library (:mod:`deephash.ingestion`)."""
+        return write_codes(self.video, self.audio, rows)
 
     def stored(self, video_id: str) -> tuple[StoredCode, np.ndarray | None]:
         """(video code row, audio code or None) of a stored id; raises ``UnknownVideoId``."""

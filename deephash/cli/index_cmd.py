@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deephash.audio.index import AudioIndex
 from deephash.cli import layout_cmd, versions_cmd
 from deephash.cli.common import CommandError, add_bulk_options, add_model_option, model_dir
 from deephash.codes import from_hex
@@ -16,6 +17,7 @@ from deephash.index import Library
 from deephash.index.library import DEFAULT_SHARD_CAPACITY
 from deephash.index.manifest import FORMAT
 from deephash.index.upgrade import format1_libraries, upgrade_in_place, upgrade_library
+from deephash.ingestion import CodeRows, write_codes
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import MASK_FILE
 from deephash.search_options import add_search_arguments, search_options_from_args
@@ -40,9 +42,16 @@ def add_parser(subparsers) -> None:
     create.add_argument("--shard-capacity", type=int, default=DEFAULT_SHARD_CAPACITY, help="rows per shard")
     create.set_defaults(run=run_create)
 
-    add = actions.add_parser("add", help="hash videos with the model and add them (id = file name stem)")
+    add = actions.add_parser(
+        "add",
+        help="hash videos with the model and add them (id = file name stem)",
+        description="Hash each video and write its code under its file name's stem, as the service's add and "
+        "the bulk job write theirs (one writer: audio first, then video; a video hashed again without sound "
+        "loses its old audio code). With --audio, the videos' audio codes go to that audio library too.",
+    )
     add.add_argument("library", type=Path)
     add.add_argument("videos", nargs="+", type=Path)
+    add.add_argument("--audio", type=Path, help="an audio library (created when absent) for the videos' audio codes")
     add_model_option(add)
     add_bulk_options(add)
     add.set_defaults(run=run_add)
@@ -150,16 +159,22 @@ def run_add(args) -> int:
 
     hasher = EmbeddedHasher(model_dir(args))
     failures = 0
-    with _open(args.library, writable=True) as library:
-        library.check_compatible(hasher.config.code_bits, hasher.version)
-        for hashed in hash_many(hasher, args.videos, args.workers, args.batch, audio=False):
-            video, result = hashed.source, hashed.result
-            if result is None:
-                failures += 1
-                print(f"{video.stem}: error: {hashed.error}")
-                continue
-            outcome = library.add(video.stem, result.code, result.l1.id, result.l2.id)
-            print(f"{video.stem}: {outcome} ({result.l1.name}/{result.l2.name}, {result.code_hex})")
+    audio = AudioIndex.open(args.audio) if args.audio is not None else None
+    try:
+        with _open(args.library, writable=True) as library:
+            library.check_compatible(hasher.config.code_bits, hasher.version)
+            for hashed in hash_many(hasher, args.videos, args.workers, args.batch, audio=audio is not None):
+                video, result = hashed.source, hashed.result
+                if result is None:
+                    failures += 1
+                    print(f"{video.stem}: error: {hashed.error}")
+                    continue
+                rows = CodeRows([video.stem], result.code[None], [result.l1.id], [result.l2.id], [hashed.audio])
+                outcome = next(iter(write_codes(library, audio, rows)))
+                print(f"{video.stem}: {outcome} ({result.l1.name}/{result.l2.name}, {result.code_hex})")
+    finally:
+        if audio is not None:
+            audio.close()
     return 3 if failures else 0
 
 

@@ -1,7 +1,8 @@
 """A bulk (re-)hashing job on Ray Data: a manifest in, a data folder of video and audio libraries out.
 
 The driver is the libraries' only writer. Each batch that comes out of the pipeline is committed durably
-(audio codes first, then video codes: a video row means "done") and bad videos are appended to an error
+through the catalog's writer (:mod:`deephash.ingestion`: audio codes first, then video codes, so a video row
+means "done") and bad videos are appended to an error
 log, so a job killed at any moment resumes by skipping what either already holds, and a finished job's
 libraries hold what one uninterrupted run would have written. The same code runs on a laptop (a local Ray
 started with ``num_cpus``) and on a cluster (``address``); the model folder must be readable by every node.
@@ -19,10 +20,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from deephash.audio.index import AudioIndex
+from deephash.catalog import Catalog
 from deephash.errors import InvalidRequest
-from deephash.index import Library
-from deephash.model.artifacts import load_config, model_version
+from deephash.ingestion import CodeRows
 from deephash.offline.manifest import ManifestEntry
 from deephash.offline.ray_stages import CodeModel, sample_batch
 from deephash.video import FrameSpec, VideoLimits
@@ -103,14 +103,12 @@ def run_bulk_job(
             f"{options.num_cpus} CPUs of the cluster: Ray would wait for them forever"
         )
     started = time.monotonic()
-    config = load_config(model_dir)
     out.mkdir(parents=True, exist_ok=True)
-    video = Library.open_or_create(out / "video", config.code_bits, model_version(model_dir))
-    audio = AudioIndex.open(out / "audio")
+    catalog = Catalog(model_dir, out)
     errors = ErrorLog(out / ERRORS_FILE)
     try:
         failed_before = errors.recorded()
-        pending = [entry for entry in entries if entry.video_id not in video and entry.video_id not in failed_before]
+        pending = [entry for entry in entries if entry.video_id not in catalog and entry.video_id not in failed_before]
         hashed = failed = 0
         if pending:
             owns_ray = not ray.is_initialized()
@@ -124,10 +122,10 @@ def run_bulk_job(
             try:
                 bar = tqdm(total=len(pending), unit="video", desc="bulk-hash", disable=not progress)
                 uris = {entry.video_id: entry.uri for entry in pending}
-                for batch in _pipeline(pending, model_dir, config.frame_spec, options).iter_batches(
+                for batch in _pipeline(pending, model_dir, catalog.config.frame_spec, options).iter_batches(
                     batch_size=options.commit_every, batch_format="numpy"
                 ):
-                    good, bad = _commit(batch, video, audio, errors, uris)
+                    good, bad = _commit(batch, catalog, errors, uris)
                     hashed, failed = hashed + good, failed + bad
                     bar.update(good + bad)
                     bar.set_postfix(errors=failed)
@@ -137,8 +135,7 @@ def run_bulk_job(
                     ray.shutdown()
         return BulkReport(len(entries), len(entries) - len(pending), hashed, failed, time.monotonic() - started)
     finally:
-        audio.close()
-        video.close()
+        catalog.close()
 
 
 def _pipeline(pending: list[ManifestEntry], model_dir: Path, spec: FrameSpec, options: BulkOptions):
@@ -170,17 +167,14 @@ def _pipeline(pending: list[ManifestEntry], model_dir: Path, spec: FrameSpec, op
     )
 
 
-def _commit(batch: dict, video: Library, audio: AudioIndex, errors: ErrorLog, uris: dict[str, str]) -> tuple[int, int]:
-    """Write one batch durably: error rows to the log, audio codes, then video codes. (good, bad) counts."""
+def _commit(batch: dict, catalog: Catalog, errors: ErrorLog, uris: dict[str, str]) -> tuple[int, int]:
+    """Write one batch durably: error rows to the log, then the codes through the catalog. (good, bad) counts."""
     ids = [str(video_id) for video_id in batch["video_id"]]
     ok = batch["error"] == ""
     good = np.flatnonzero(ok)
     errors.append(
         [{"video_id": ids[i], "uri": uris[ids[i]], "error": str(batch["error"][i])} for i in np.flatnonzero(~ok)]
     )
-    with_audio = [i for i in good if batch["has_audio"][i]]
-    if with_audio:
-        audio.add_many([ids[i] for i in with_audio], batch["audio"][with_audio])
-    if len(good):
-        video.add_many([ids[i] for i in good], batch["code"][good], batch["l1"][good], batch["l2"][good])
+    audio = [batch["audio"][i] if batch["has_audio"][i] else None for i in good]
+    catalog.add_many(CodeRows([ids[i] for i in good], batch["code"][good], batch["l1"][good], batch["l2"][good], audio))
     return len(good), int((~ok).sum())
