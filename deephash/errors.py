@@ -53,6 +53,12 @@ class InvalidRequest(DeepHashError):
     exit_code = 2
 
 
+class ConfigurationError(DeepHashError):
+    """A setting (an environment variable, a configuration file) is missing, malformed or contradicts another."""
+
+    exit_code = 2
+
+
 class ModelError(DeepHashError):
     """A model artefact is missing, malformed or incompatible."""
 

@@ -16,17 +16,18 @@ from deephash.hasher import output_rows
 from deephash.model.artifacts import ONNX_FILE
 from deephash.model.onnx import OnnxRunner
 from serving.lifecycle import die_with_parent
-from serving.settings import service_settings
+from serving.settings import ServiceSettings, service_settings
 
+# BentoML fixes an API's batching when the class is defined, so the settings are read when this module is imported
 SETTINGS = service_settings()
 MAX_BATCH = SETTINGS.embedded_max_batch()  # 1: batching does not pay off on this device, calls run one by one
 
 
 @bentoml.service(name="deephash_embedded_model", traffic={"timeout": 120})
 class EmbeddedModel:
-    def __init__(self) -> None:
+    def __init__(self, settings: ServiceSettings = SETTINGS) -> None:
         die_with_parent()
-        self.runner = OnnxRunner(SETTINGS.model / ONNX_FILE)
+        self.runner = OnnxRunner(settings.model / ONNX_FILE, settings.onnx_threads)
 
     @bentoml.api(batchable=MAX_BATCH > 1, max_batch_size=max(MAX_BATCH, 2), max_latency_ms=SETTINGS.batch_latency_ms)
     def run(self, frames: np.ndarray) -> list[dict]:

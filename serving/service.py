@@ -34,10 +34,12 @@ from serving.lifecycle import die_with_parent, remember_server
 from serving.model_client import EmbeddedModelClient
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
 from serving.served import Served, activate_version, open_served
-from serving.settings import refuse_several_workers, service_settings
+from serving.settings import ServiceSettings, refuse_several_workers, service_settings
 from serving.upload_limit import UploadLimit
 from serving.version_gate import GATE, VersionGateMiddleware
 
+# Read once when `bentoml serve` imports this module: BentoML fixes a service's dependencies and middleware when
+# its class is defined, so these two are module-level; the service object itself takes its settings as arguments.
 SETTINGS = service_settings()
 # one reader of the tokens file for the endpoints and the per-client limit (None: open, or not configured yet)
 TOKENS = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" and SETTINGS.tokens_file else None
@@ -59,20 +61,26 @@ class DeepHashService:
     # the embedded backend runs as a dependency (its own process, batched); with Triton it is not started
     embedded = bentoml.depends(EmbeddedModel) if SETTINGS.triton_url is None else None
 
-    def __init__(self) -> None:
-        die_with_parent()
+    def __init__(
+        self, settings: ServiceSettings = SETTINGS, tokens: TokenFile | None = TOKENS, in_process: bool = False
+    ) -> None:
+        """``settings`` and ``tokens``: the process's. ``in_process``: built by a caller (a test) rather than by
+        `bentoml serve`, with settings of its own; the model then runs here, and no server owns this process."""
+        if not in_process:
+            die_with_parent()
+        self.settings, self.in_process = settings, in_process
         self.triton = None  # the asyncio Triton client binds to the event loop: made in ``connect_triton``
         self.catalog_error: LibraryError | None = None
-        self.default_version = model_version(SETTINGS.model)  # what the model service (or Triton) runs
+        self.default_version = model_version(settings.model)  # what the model service (or Triton) runs
         try:
-            self._serve(open_served(SETTINGS, self._fixed_model()))
+            self._serve(open_served(settings, self._fixed_model()))
         except LibraryError as error:  # keep answering, with the error's status on every library call
             self.catalog_error = error
-            self._serve(Served(Catalog(SETTINGS.model, None, SETTINGS.video_limits), SETTINGS.model, None))
-        self.audit = AuditLog(SETTINGS.audit_log or SETTINGS.data / AUDIT_FILE)
+            self._serve(Served(Catalog(settings.model, None, settings.video_limits), settings.model, None))
+        self.audit = AuditLog(settings.audit_log or settings.data / AUDIT_FILE)
         self.lock = asyncio.Lock()  # a Library object (snapshot, shard maps, id tables) serves one thread at a time
-        SETTINGS.check_access_control()
-        self.access = Access(TOKENS if SETTINGS.auth == "tokens" else None, self.audit)
+        settings.check_access_control()
+        self.access = Access(tokens if settings.auth == "tokens" else None, self.audit)
         if self.access.tokens is None:
             logger.warning(
                 "DEEPHASH_AUTH=open: THIS SERVER ASKS NO ONE FOR A TOKEN; anyone who reaches it may add and remove"
@@ -87,23 +95,24 @@ class DeepHashService:
 
     def _fixed_model(self) -> str | None:
         """The one model version this service can hash with (Triton serves one model), else None."""
-        return self.default_version if SETTINGS.triton_url is not None else None
+        return self.default_version if self.settings.triton_url is not None else None
 
     def _serve(self, served: Served) -> None:
         """Answer from ``served`` from now on (at start, or inside the version gate's switch). The model
         service runs ``DEEPHASH_MODEL``; another version's model runs in this process."""
-        service = self.embedded if served.catalog.version == self.default_version else None
+        default = served.catalog.version == self.default_version and not self.in_process
+        service = self.embedded if default else None
         self.embedded_model = EmbeddedModelClient(service, served.model_dir, served.catalog.config)
         self.catalog, self.served_name = served.catalog, served.name
         GATE.version = served.catalog.version
 
     @bentoml.on_startup
     async def connect_triton(self) -> None:
-        if SETTINGS.triton_url is not None:
+        if self.settings.triton_url is not None:
             from clients.triton import AsyncTritonVideoClient
 
             self.triton = AsyncTritonVideoClient(
-                SETTINGS.triton_url, self.catalog.config, timeout_s=SETTINGS.triton_timeout_s, retries=1
+                self.settings.triton_url, self.catalog.config, timeout_s=self.settings.triton_timeout_s, retries=1
             )
 
     @bentoml.on_shutdown
@@ -116,7 +125,7 @@ class DeepHashService:
         the embedded model service itself, as a dependency)."""
         if self.catalog_error is not None:
             return False
-        return SETTINGS.triton_url is None or (self.triton is not None and await self.triton.is_ready())
+        return self.settings.triton_url is None or (self.triton is not None and await self.triton.is_ready())
 
     def _library(self) -> Catalog:
         if self.catalog_error is not None:
@@ -164,7 +173,7 @@ class DeepHashService:
         model does not run again (the online flow); a failed upload leaves the libraries unchanged."""
         async with self.access.mutation(ctx, "add", video_id) as record:
             await off_loop(check_video_id, video_id)  # 400 before any work
-            await off_loop(check_file_size, video, SETTINGS.video_limits)  # 413 even for an id already stored
+            await off_loop(check_file_size, video, self.settings.video_limits)  # 413 even for an id already stored
             library = self._library()
             async with self.lock:
                 stored = video_id in library
@@ -245,7 +254,7 @@ class DeepHashService:
         copies; the answer names the folder, the generation and the rows of each library."""
         who = self.access.allow(ctx, "admin")
         library = self._library()
-        folder = SETTINGS.data / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        folder = self.settings.data / BACKUP_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         async with self.lock:
             copied = await off_loop(library.backup, folder)
         await self.audit.record(who=who, action="backup", video_id=None, outcome=str(folder), status=200)
@@ -265,8 +274,8 @@ class DeepHashService:
     async def _switch_to(self, name: str, force: bool) -> VersionInfo:
         async with GATE.switch(), self.lock:
             if self.catalog_error is None and name == self.served_name:  # already served: nothing to do
-                return await off_loop(DataVersions(SETTINGS.data).info, name)
-            served, info = await off_loop(activate_version, SETTINGS, name, force, self._fixed_model())
+                return await off_loop(DataVersions(self.settings.data).info, name)
+            served, info = await off_loop(activate_version, self.settings, name, force, self._fixed_model())
             old, self.catalog_error = self.catalog, None
             self._serve(served)
             try:

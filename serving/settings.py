@@ -1,16 +1,17 @@
 """The service's configuration: one typed object read from ``DEEPHASH_*`` environment variables and validated
-when the service starts (a bad value stops it with pydantic's message naming the variable).
+when the service starts (a bad value stops it with a :class:`ConfigurationError` naming the variable).
 
 ``DEEPHASH_MODEL`` model folder; ``DEEPHASH_DATA`` libraries; ``DEEPHASH_TRITON_URL`` gRPC ``host:port`` of a
 Triton serving the model (unset: in-process ONNX Runtime); ``DEEPHASH_MAX_UPLOAD_MB`` upload limit;
 ``DEEPHASH_MAX_BATCH`` largest adaptive batch of the embedded model (default: what ``deephash export batching``
 measured to pay off on this device); ``DEEPHASH_BATCH_LATENCY_MS`` the latency the batcher plans for before it
 sheds load with 503 (on CPUs a full batch takes seconds, and shedding early only turns waits into errors);
-``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT`` requests one client may
-have in flight before it gets 429; ``DEEPHASH_TOKENS_FILE`` the bearer tokens (``serving/auth.py``), or
-``DEEPHASH_AUTH=open`` to ask for none (local development); ``DEEPHASH_AUDIT_LOG`` the audit trail;
-``DEEPHASH_SEARCH_BACKEND=ray`` with ``DEEPHASH_RAY_ADDRESS`` and ``DEEPHASH_SEARCH_APP``: video searches answered
-by the shard holders of a ``deephash search-cluster`` application (writes stay here).
+``DEEPHASH_TRITON_TIMEOUT_S`` per Triton call; ``DEEPHASH_THREADS`` ONNX Runtime threads of the embedded model;
+``DEEPHASH_MAX_IN_FLIGHT_PER_CLIENT`` requests one client may have in flight before it gets 429;
+``DEEPHASH_TOKENS_FILE`` the bearer tokens (``serving/auth.py``), or ``DEEPHASH_AUTH=open`` to ask for none
+(local development); ``DEEPHASH_AUDIT_LOG`` the audit trail; ``DEEPHASH_SEARCH_BACKEND=ray`` with
+``DEEPHASH_RAY_ADDRESS`` and ``DEEPHASH_SEARCH_APP``: video searches answered by the shard holders of a
+``deephash search-cluster`` application (writes stay here).
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deephash.catalog import VideoSearch
-from deephash.errors import ModelError
+from deephash.errors import ConfigurationError
 from deephash.index import Library
 from deephash.model.artifacts import DEFAULT_MODEL_DIR
 from deephash.model.batching import BATCHING_FILE, BatchingProfile
+from deephash.model.onnx import default_threads
 from deephash.video import VideoLimits
 
 UNMEASURED_MAX_BATCH = 16
@@ -50,6 +52,9 @@ class ServiceSettings(BaseSettings):
         16, ge=1, description="requests one client (token, else address) may have in flight; more get 429"
     )
     triton_timeout_s: float = Field(30.0, gt=0, description="timeout of each Triton call")
+    threads: int | None = Field(
+        None, ge=1, description="ONNX Runtime threads of the embedded model (unset: every core this process may use)"
+    )
     auth: Literal["tokens", "open"] = Field("tokens", description="open: no tokens asked (local development only)")
     tokens_file: Path | None = Field(None, description="bearer tokens with roles (serving/auth.py)")
     audit_log: Path | None = Field(None, description="the audit trail of mutations (unset: DATA/audit.jsonl)")
@@ -82,7 +87,7 @@ class ServiceSettings(BaseSettings):
         if self.max_batch is not None:
             return self.max_batch
         profile = BatchingProfile.load(self.model) if self.model.is_dir() else None
-        if profile is not None and not profile.measured_here():
+        if profile is not None and not profile.measured_here(self.onnx_threads):
             logger.warning(
                 "%s was measured on %s with %d threads, not on this machine: batches of up to %d; run "
                 "`deephash export batching` here",
@@ -98,10 +103,14 @@ class ServiceSettings(BaseSettings):
         """Refuse to serve without tokens unless open access was asked for (checked when the service starts, not
         when its module is imported: ``bentoml build`` imports it without any of this set)."""
         if self.auth == "tokens" and self.tokens_file is None:
-            raise ModelError(
+            raise ConfigurationError(
                 "set DEEPHASH_TOKENS_FILE to a tokens file (make tokens with `deephash token`), "
                 "or DEEPHASH_AUTH=open for an open local server"
             )
+
+    @property
+    def onnx_threads(self) -> int:
+        return self.threads or default_threads()
 
     @property
     def max_upload_bytes(self) -> int:
@@ -126,7 +135,7 @@ def refuse_several_workers(service_name: str) -> None:
     its snapshot, so a service configured with more is refused before any worker is spawned."""
     workers = configured_workers(service_name)
     if workers not in (None, 1):
-        raise ModelError(
+        raise ConfigurationError(
             f"{service_name} runs one worker, not {workers!r}: it is the libraries' single writer. Serve more "
             "requests by raising DEEPHASH_MAX_BATCH or pointing DEEPHASH_TRITON_URL at Triton, or run more "
             "service instances over separate libraries"
@@ -135,5 +144,10 @@ def refuse_several_workers(service_name: str) -> None:
 
 @cache
 def service_settings() -> ServiceSettings:
-    """The settings of this process, read once from the environment (a bad value stops the service here)."""
-    return ServiceSettings()
+    """The settings of this process, read once from the environment when the service starts (a bad value stops
+    it here, with the variable named)."""
+    try:
+        return ServiceSettings()
+    except ValidationError as error:
+        problems = "; ".join(f"DEEPHASH_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"the service's settings: {problems}") from None

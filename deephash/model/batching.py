@@ -59,9 +59,10 @@ class BatchingProfile:
         """The largest useful batch size (1: do not batch on this device)."""
         return max(self.useful_sizes, default=1)
 
-    def measured_here(self) -> bool:
-        """Whether this profile was measured on this machine's CPU with the threads this process would use."""
-        return self.device == cpu_name() and self.threads == default_threads()
+    def measured_here(self, threads: int | None = None) -> bool:
+        """Whether this profile was measured on this machine's CPU with ``threads`` ONNX Runtime threads (by
+        default, every core this process may use)."""
+        return self.device == cpu_name() and self.threads == (threads or default_threads())
 
     def save(self, model_dir: Path) -> Path:
         path = Path(model_dir) / BATCHING_FILE

@@ -60,9 +60,8 @@ def export_onnx(
 
 
 def default_threads() -> int:
-    """Threads for ONNX Runtime: DEEPHASH_THREADS, else every core this process may use."""
-    configured = os.environ.get("DEEPHASH_THREADS")
-    return int(configured) if configured else len(os.sched_getaffinity(0))
+    """Threads for ONNX Runtime unless a caller sets them: every core this process may use."""
+    return len(os.sched_getaffinity(0))
 
 
 class OnnxRunner:
