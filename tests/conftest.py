@@ -99,3 +99,13 @@ def make_clip(path: Path, frames: int, width: int = 64, height: int = 48, seed: 
     rng = np.random.default_rng(seed)
     images = [np.full((height, width, 3), rng.integers(0, 256, 3), dtype=np.uint8) for _ in range(frames)]
     return write_video(path, images, fps=10)
+
+
+def encoder_of(backbone: str, **settings):
+    """A frame encoder of ``backbone`` with the model's descriptor settings, some of them replaced."""
+    from dataclasses import replace
+
+    from deephash.model.config import DescriptorSettings
+    from deephash.model.encoder import FrameEncoder
+
+    return FrameEncoder(replace(DescriptorSettings.default(backbone), **settings))

@@ -1,21 +1,22 @@
-"""The instance stage: generated views, the fitted quantisers and the learned projection, on a tiny stream."""
+"""The instance stage: generated views and the fitted projection, on a tiny stream."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from deephash.model.encoder import FrameEncoder
+from deephash.errors import ModelError
+from deephash.model.config import DescriptorSettings
 from deephash.training.instance import (
     InstanceOptions,
     Projection,
     fit_instance_stage,
-    fit_pca_itq,
     fit_split_whitened_itq,
     itq_rotation,
     normalise,
-    train_projection,
     view_recall,
 )
 from deephash.training.instance_data import (
@@ -26,6 +27,7 @@ from deephash.training.instance_data import (
     view_descriptors,
 )
 from deephash.video import FrameSpec
+from tests.conftest import encoder_of
 
 
 def synthetic_views(count: int = 300, dim: int = 64, views: int = 3, seed: int = 0) -> np.ndarray:
@@ -44,29 +46,31 @@ def test_itq_rotation_is_orthogonal_and_loses_less_in_the_sign():
     assert after < before
 
 
-def test_learned_projection_keeps_views_together_better_than_it_started():
-    views = synthetic_views()
-    train, test = views[:240], views[240:]
-    start = fit_pca_itq(train, 16)
-    options = InstanceOptions(code_bits=16, epochs=15, batch_size=64, lr=3e-3)
-    learned, history = train_projection(train, options, start)
-    assert history[-1]["infonce"] < history[0]["infonce"]
-    assert view_recall(learned, test) > 0.5  # far above chance (1/60)
-    assert abs(learned.bits(normalise(views[:, 0])).mean() - 0.5) < 0.1  # balanced bits
+DESCRIPTOR = DescriptorSettings.default()
 
 
-def test_fit_instance_stage_reports_every_quantiser(tmp_path):
-    stage = fit_instance_stage(synthetic_views(), InstanceOptions(code_bits=16, epochs=3), 60)
-    recall, projection = stage.recall, stage.projection
-    assert set(recall) == {"pca", "pca_itq", "whitened_itq", "learned"}
-    assert recall[stage.chosen] == max(recall.values())  # the projection installed is the best on held-out videos
-    assert set(stage.baselines) == {"pca", "pca_itq", "whitened_itq"}
-    projection.save(tmp_path / "p.npz")
+def test_the_stage_fits_the_split_quantiser_for_a_change_part_and_reports_it_held_out(tmp_path):
+    views = synthetic_views(dim=64)
+    options = InstanceOptions(code_bits=16)
+    split = fit_instance_stage(views, options, 60, DESCRIPTOR, change_from=48)
+    assert split.name == "split_whitened_itq_2" and split.projection.change_bits == 2  # 1/8 of the bits
+    assert split.held_out_recall == view_recall(split.projection, views[-60:]) > 0.5  # chance: 1/60
+    plain = fit_instance_stage(views, options, 60, DESCRIPTOR)
+    assert plain.name == "whitened_itq" and plain.projection.change_bits == 0
+    split.projection.save(tmp_path / "p.npz")
     loaded = Projection.load(tmp_path / "p.npz")
-    assert np.array_equal(loaded.planes, projection.planes) and np.array_equal(loaded.centre, projection.centre)
-    assert loaded.change_bits == projection.change_bits == 0
-    Projection(projection.centre, projection.planes, change_bits=3).save(tmp_path / "split.npz")
-    assert Projection.load(tmp_path / "split.npz").change_bits == 3
+    assert np.array_equal(loaded.planes, split.projection.planes) and loaded.change_bits == 2
+    assert loaded.descriptor == DESCRIPTOR
+
+
+def test_a_projection_fitted_on_other_descriptors_is_refused(tmp_path):
+    projection = fit_instance_stage(synthetic_views(dim=64), InstanceOptions(code_bits=16), 60, DESCRIPTOR).projection
+    projection.check_fits(DESCRIPTOR)
+    with pytest.raises(ModelError, match=r"detail_pool 3 \(model: 1\)"):
+        projection.check_fits(replace(DESCRIPTOR, detail_pool=1))
+    np.savez(tmp_path / "old.npz", centre=projection.centre, planes=projection.planes, change_bits=0)
+    with pytest.raises(ModelError, match="does not record the descriptor"):
+        Projection.load(tmp_path / "old.npz")
 
 
 def test_split_quantiser_gives_each_part_its_own_bits_exactly():
@@ -86,30 +90,16 @@ def test_split_quantiser_gives_each_part_its_own_bits_exactly():
     moved = np.concatenate([mean_part, change_only], axis=-1)
     assert (split.bits(moved)[:, 1:, 12:] == split.bits(moved)[:, :1, 12:]).mean() > 0.95
     assert split.change_bits == 4  # the cascade keeps these bits as they are
-    learned, _ = train_projection(views[:240], InstanceOptions(code_bits=16, epochs=3, batch_size=64), split)
-    assert not learned.planes[:48, 12:].any() and not learned.planes[48:, :12].any()  # trained, still split
-    assert not np.allclose(learned.planes, split.planes) and learned.change_bits == 4
-
-
-def test_the_stage_fits_split_quantisers_only_for_a_descriptor_with_a_change_part():
-    views = synthetic_views(dim=64)
-    options = InstanceOptions(code_bits=16, epochs=1, change_shares=(0.125, 0.25))
-    with_change = fit_instance_stage(views, options, 60, change_from=48)
-    assert {"split_whitened_itq_2", "split_whitened_itq_4"} <= set(with_change.recall) & set(with_change.baselines)
-    assert with_change.fitted["split_whitened_itq_4"].change_bits == 4
-    assert not any(name.startswith("split") for name in fit_instance_stage(views, options, 60).recall)
-    fitted = with_change.baselines
-    assert with_change.learned_from == max(fitted, key=with_change.recall.get)  # trained from the best held out
 
 
 def test_look_alikes_are_held_out_beside_the_last_videos_never_fitted():
     views, look_alikes = synthetic_views(dim=64), synthetic_views(count=40, dim=64, seed=7)
-    options = InstanceOptions(code_bits=16, epochs=1)
-    plain, with_alikes = (fit_instance_stage(views, options, 60, look_alikes=extra) for extra in (None, look_alikes))
-    for name, projection in with_alikes.baselines.items():
-        assert np.array_equal(projection.planes, plain.fitted[name].planes)  # fitted on the same videos
-    for name, projection in with_alikes.fitted.items():
-        assert with_alikes.recall[name] == view_recall(projection, np.concatenate([views[-60:], look_alikes]))
+    options = InstanceOptions(code_bits=16)
+    plain = fit_instance_stage(views, options, 60, DESCRIPTOR, change_from=48)
+    with_alikes = fit_instance_stage(views, options, 60, DESCRIPTOR, change_from=48, look_alikes=look_alikes)
+    assert np.array_equal(with_alikes.projection.planes, plain.projection.planes)  # fitted on the same videos
+    held_out = np.concatenate([views[-60:], look_alikes])
+    assert with_alikes.held_out_recall == view_recall(with_alikes.projection, held_out) != plain.held_out_recall
 
 
 @pytest.mark.slow
@@ -120,7 +110,7 @@ def test_generated_views_go_through_the_real_sampler(tmp_path):
     assert frames.shape == (9, 3, 64, 64) and frames.dtype == np.uint8
     again = render_views(2, plan, spec)  # a function of its index (up to the encoder's rounding from run to run)
     assert np.abs(frames.astype(int) - again).mean() < 2
-    encoder = FrameEncoder("mobilenetv3_small", instance_grid=2)
+    encoder = encoder_of("mobilenetv3_small", instance_grid=2, detail_pool=1, second_scale_pool=1)
     views = view_descriptors(encoder, plan, spec, tmp_path / "views.npy")
     assert views.shape == (6, 3, 3, encoder.regional_dim) and np.isfinite(views.astype(np.float32)).all()
 
@@ -130,7 +120,7 @@ def test_look_alike_groups_are_described_video_by_video(tmp_path):
     plan, spec = LookAlikePlan(groups=2, size=3, views=2, frames=12), FrameSpec(3, 64)
     frames = render_look_alikes(1, plan, spec)
     assert frames.shape == (3 * 2 * 3, 3, 64, 64) and frames.dtype == np.uint8
-    encoder = FrameEncoder("mobilenetv3_small", instance_grid=2)
+    encoder = encoder_of("mobilenetv3_small", instance_grid=2, detail_pool=1, second_scale_pool=1)
     views = view_descriptors(encoder, plan, spec, tmp_path / "alikes.npy")
     assert views.shape == (6, 2, 3, encoder.regional_dim)  # the groups' videos one after another
     alone = encoder(torch.from_numpy(frames[None, 6:9])).detach().numpy()[0, :, encoder.feature_dim :]
@@ -141,8 +131,8 @@ def test_the_builds_seed_reseeds_the_instance_stage_and_nothing_else_it_fits_on(
     from export.release import instance_stage
 
     views = synthetic_views(dim=64)
-    first, again, other = (instance_stage(views, 16, 60, None, None, seed) for seed in (0, 0, 1))
-    assert np.array_equal(first.fitted["whitened_itq"].planes, again.fitted["whitened_itq"].planes)
-    assert first.recall == again.recall  # a seed's build is repeatable
-    assert not np.allclose(first.fitted["whitened_itq"].planes, other.fitted["whitened_itq"].planes)  # ITQ's start
-    assert np.array_equal(first.fitted["pca"].planes, other.fitted["pca"].planes)  # same videos, same PCA
+    first, again, other = (instance_stage(views, 16, 60, DESCRIPTOR, 48, None, seed) for seed in (0, 0, 1))
+    assert np.array_equal(first.projection.planes, again.projection.planes)  # a seed's build is repeatable
+    assert first.held_out_recall == again.held_out_recall
+    assert not np.allclose(first.projection.planes, other.projection.planes)  # ITQ's start
+    assert np.array_equal(first.projection.centre, other.projection.centre)  # fitted on the same videos

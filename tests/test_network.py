@@ -13,7 +13,7 @@ from deephash.codes import unpack_bits
 from deephash.errors import ModelError
 from deephash.model.backbones import backbone_spec
 from deephash.model.config import ModelConfig, Taxonomy
-from deephash.model.network import DeepHashNet
+from deephash.model.network import ANCHOR_GAIN, DeepHashNet
 from deephash.model.onnx import OnnxRunner, export_onnx
 from deephash.model.pooling import video_descriptor_array
 from deephash.training.instance import Projection
@@ -74,7 +74,7 @@ def test_anchors_are_the_instance_projection_and_heads_move_bits_only_within_rea
         out, anchors = head(features), head.anchors(features)
     assert np.array_equal(projection.bits(regional), (anchors >= 0).numpy())  # the projection's bits
     scores = projection.scores(regional)
-    expected = scores / scores.std() * small_model.config.anchor_gain  # spread anchor_gain on the given videos
+    expected = scores / scores.std() * ANCHOR_GAIN  # spread anchor_gain on the given videos
     assert np.allclose(expected, anchors.numpy(), atol=1e-3)
     offset = out.hash_pre - anchors
     assert torch.all(offset.abs() < head.reach)
@@ -169,7 +169,7 @@ def test_pretrained_backbone_sees_a_cat():
     """The shipped ImageNet weights really load: chelsea lands in a cat class (281-285)."""
     from skimage import data
 
-    from deephash.data.edits import resize
+    from deephash.data.families.frame_ops import resize
     from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD
 
     backbone = backbone_spec("efficientnet_lite0").build(None).eval()

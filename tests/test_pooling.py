@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from deephash.model.encoder import FrameEncoder
 from deephash.model.pooling import regional_gem, regional_regions, video_descriptor, video_descriptor_array
+from tests.conftest import encoder_of
 
 
 def test_one_cell_regions_give_the_cells_folded_left_right():
@@ -58,7 +58,7 @@ def test_video_descriptor_of_an_array_matches_the_tensors_in_any_chunking():
 
 def test_encoder_features_are_the_global_average_then_the_regional_descriptor():
     torch.manual_seed(0)
-    encoder = FrameEncoder("mobilenetv3_small", instance_grid=2).eval()
+    encoder = encoder_of("mobilenetv3_small", instance_grid=2, detail_pool=1, second_scale_pool=1).eval()
     frames = torch.randint(0, 256, (2, 3, 3, 64, 64), dtype=torch.uint8)
     with torch.no_grad():
         features = encoder(frames)
@@ -71,8 +71,8 @@ def test_encoder_features_are_the_global_average_then_the_regional_descriptor():
 
 
 def test_the_low_pass_feeds_the_backbone_frames_averaged_over_pool_pixels_and_scaled_back_up():
-    smooth = FrameEncoder("efficientnet_lite0", instance_grid=2, detail_pool=4).eval()
-    sharp = FrameEncoder("efficientnet_lite0", instance_grid=2).eval()
+    smooth = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=4, second_scale_pool=1).eval()
+    sharp = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=1, second_scale_pool=1).eval()
     frames = torch.randint(0, 256, (1, 2, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     blocks = frames.float().view(1, 2, 3, 16, 4, 16, 4).mean(dim=(4, 6))  # each 4x4 block's mean
     upsampled = torch.nn.functional.interpolate(blocks.flatten(0, 1), size=(64, 64), mode="bilinear")
@@ -88,9 +88,9 @@ def test_the_low_pass_feeds_the_backbone_frames_averaged_over_pool_pixels_and_sc
 
 
 def test_the_second_scale_describes_the_frames_averaged_down_beside_the_full_size_ones():
-    two_scales = FrameEncoder("efficientnet_lite0", instance_grid=2, detail_pool=3, second_scale_pool=2).eval()
-    one_scale = FrameEncoder("efficientnet_lite0", instance_grid=2, detail_pool=3).eval()
-    halved = FrameEncoder("efficientnet_lite0", instance_grid=2).eval()
+    two_scales = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=3, second_scale_pool=2).eval()
+    one_scale = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=3, second_scale_pool=1).eval()
+    halved = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=1, second_scale_pool=1).eval()
     small = torch.randint(0, 256, (1, 2, 3, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     frames = small.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # 2x2 blocks: averaging gives `small`
     with torch.no_grad():
@@ -108,16 +108,16 @@ def test_the_second_scale_describes_the_frames_averaged_down_beside_the_full_siz
     assert "second_scale=(2, 0.5)" in repr(two_scales)  # feature caches key on the repr
 
 
-def test_a_model_saved_before_the_low_pass_and_the_second_scale_keeps_full_detail_and_one_scale():
-    from deephash.model.config import ModelConfig, Taxonomy
+def test_the_config_is_the_one_source_of_the_descriptor_settings_and_refuses_fields_it_does_not_know():
+    from deephash.errors import ModelError
+    from deephash.model.config import DescriptorSettings, ModelConfig, Taxonomy
 
     config = ModelConfig(taxonomy=Taxonomy(("a",), ("b",), (0,)))
-    saved_before = {
-        key: value for key, value in config.to_json().items() if key not in ("detail_pool", "second_scale_pool")
-    }
-    assert ModelConfig.from_json(saved_before).detail_pool == ModelConfig.from_json(saved_before).second_scale_pool == 1
-    assert ModelConfig.from_json(config.to_json()).detail_pool == config.detail_pool == 3
-    assert ModelConfig.from_json(config.to_json()).second_scale_pool == config.second_scale_pool == 2
+    assert config.descriptor == DescriptorSettings.default()
+    assert (config.detail_pool, config.second_scale_pool) == (3, 2)
+    assert encoder_of("efficientnet_lite0").settings == config.descriptor
+    with pytest.raises(ModelError, match="does not know: anchor_gain"):
+        ModelConfig.from_json({**config.to_json(), "anchor_gain": 1.5})
 
 
 def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
@@ -126,7 +126,7 @@ def test_onnx_encoder_computes_the_same_regional_descriptor_as_pytorch(clips):
     from deephash.features import BackboneRunner
     from deephash.video import FrameSpec, sample_frames
 
-    encoder = FrameEncoder("efficientnet_lite0", detail_pool=3, second_scale_pool=2).eval()
+    encoder = encoder_of("efficientnet_lite0", detail_pool=3, second_scale_pool=2).eval()
     frames = sample_frames(clips["bikes"], FrameSpec(2)).frames[None]
     with torch.no_grad():
         expected = encoder(torch.from_numpy(frames)).numpy()

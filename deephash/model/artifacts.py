@@ -24,7 +24,7 @@ from deephash.model.config import LABELS_FILE, ModelConfig
 if TYPE_CHECKING:  # torch stays out of processes that only serve the ONNX file
     from deephash.model.network import DeepHashNet
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the constants of the network (shared width, dropout, anchor gain, reach) left the config
 DEFAULT_MODEL_DIR = Path("artifacts/default-model")  # what the README's set-up installs
 MODEL_ENV = "DEEPHASH_MODEL"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.pt"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +80,33 @@ class Taxonomy:
 
 
 @dataclass(frozen=True)
+class DescriptorSettings:
+    """What a video's regional descriptor depends on (the frame encoder and the video pooling). A projection
+    fitted on descriptors records them, and a model whose own differ refuses it. The values are always a
+    :class:`ModelConfig`'s: its ``descriptor``, or :meth:`default` for work that has no model yet."""
+
+    backbone: str
+    frame_size: int
+    instance_grid: int
+    detail_pool: int
+    second_scale_pool: int
+    second_scale_weight: float
+    motion_weight: float
+
+    @classmethod
+    def default(cls, backbone: str | None = None) -> DescriptorSettings:
+        """:class:`ModelConfig`'s defaults (with another ``backbone``)."""
+        defaults = {item.name: item.default for item in fields(ModelConfig) if item.name in _DESCRIPTOR_FIELDS}
+        return cls(**(defaults | ({"backbone": backbone} if backbone else {})))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+_DESCRIPTOR_FIELDS = {item.name for item in fields(DescriptorSettings)}
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild the network before loading its weights."""
 
@@ -88,15 +115,8 @@ class ModelConfig:
     num_frames: int = 5
     frame_size: int = 224
     sampler: str = "exact"  # which frames of a video (video/seeking.py): "exact" or "keyframes"
-    shared_dim: int = 512
     l1_bits: int = 64
     l2_bits: int = 64
-    dropout: float = 0.2
-    # the anchors (SimHash pre-activations of the regional descriptor, see network.py) have a spread of about
-    # anchor_gain; the learned heads move a bit's pre-activation by less than learned_reach, so they decide
-    # the bits whose anchor is within ~0.7 spread of the threshold.
-    anchor_gain: float = 1.5
-    learned_reach: float = 1.0
     instance_grid: int = 3  # the regional descriptor pools a grid x grid layout of regions (pooling.py)
     # frames are averaged over detail_pool x detail_pool pixels and scaled back up before the backbone
     # (network.py: the detail that re-encodes and downscaled copies lose is not described; 1 = off)
@@ -119,8 +139,6 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if (self.l1_bits + self.l2_bits) % 64:
             raise ModelError(f"code length {self.l1_bits + self.l2_bits} is not a multiple of 64")
-        if self.anchor_gain < 0 or self.learned_reach <= 0:
-            raise ModelError("anchor_gain must be >= 0 and learned_reach > 0")
         if not 0.0 <= self.trust_from < self.trust_full <= 1.0:
             raise ModelError(f"need 0 <= trust_from < trust_full <= 1, got {self.trust_from}, {self.trust_full}")
         if not 0 <= self.anchor_only_bits <= self.l2_bits:
@@ -140,6 +158,10 @@ class ModelConfig:
     @property
     def code_bits(self) -> int:
         return self.l1_bits + self.l2_bits
+
+    @property
+    def descriptor(self) -> DescriptorSettings:
+        return DescriptorSettings(**{name: getattr(self, name) for name in _DESCRIPTOR_FIELDS})
 
     @property
     def frame_spec(self) -> FrameSpec:
@@ -164,8 +186,8 @@ class ModelConfig:
     @classmethod
     def from_json(cls, data: dict) -> ModelConfig:
         data = dict(data)
-        data.setdefault("detail_pool", 1)  # models saved before the low-pass saw frames at full detail
-        data.setdefault("motion_weight", 0.0)  # models saved before it described videos by the mean alone
-        data.setdefault("second_scale_pool", 1)  # models saved before it ran the backbone at one scale
+        unknown = set(data) - {item.name for item in fields(cls)}
+        if unknown:
+            raise ModelError(f"config fields this deephash does not know: {', '.join(sorted(unknown))}")
         data["taxonomy"] = Taxonomy.from_json(data["taxonomy"])
         return cls(**data)

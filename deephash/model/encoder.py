@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from deephash.model.backbones import IMAGENET_MEAN, IMAGENET_STD, backbone_spec
-from deephash.model.config import ModelConfig
+from deephash.model.config import DescriptorSettings, ModelConfig
 from deephash.model.pooling import regional_gem, regional_regions
 
 
@@ -31,21 +31,20 @@ class FrameEncoder(nn.Module):
     L2-normalised, the coarse one scaled by ``second_scale_weight``.
     """
 
-    def __init__(
-        self,
-        backbone_name: str,
-        weights_path: str | None = None,
-        instance_grid: int = 3,
-        detail_pool: int = 1,
-        second_scale_pool: int = 1,
-        second_scale_weight: float = 0.5,
-    ) -> None:
+    def __init__(self, settings: DescriptorSettings, weights_path: str | None = None) -> None:
+        """``settings``: a model's (``ModelConfig.descriptor``), or the defaults (``DescriptorSettings.default``)
+        where there is no model yet; the encoder has no defaults of its own."""
         super().__init__()
-        spec = backbone_spec(backbone_name)
-        self.feature_dim, self.instance_grid, self.detail_pool = spec.feature_dim, instance_grid, detail_pool
-        self.second_scale_pool, self.second_scale_weight = second_scale_pool, second_scale_weight
-        scales = 2 if second_scale_pool > 1 else 1
-        self.regional_dim = scales * regional_regions(instance_grid) * spec.feature_dim
+        spec = backbone_spec(settings.backbone)
+        self.settings = settings
+        self.feature_dim, self.instance_grid, self.detail_pool = (
+            spec.feature_dim,
+            settings.instance_grid,
+            settings.detail_pool,
+        )
+        self.second_scale_pool, self.second_scale_weight = settings.second_scale_pool, settings.second_scale_weight
+        scales = 2 if self.second_scale_pool > 1 else 1
+        self.regional_dim = scales * regional_regions(self.instance_grid) * spec.feature_dim
         self.output_dim = self.feature_dim + self.regional_dim
         self.backbone = spec.build(weights_path)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
@@ -54,14 +53,7 @@ class FrameEncoder(nn.Module):
     @classmethod
     def for_config(cls, config: ModelConfig, weights_path: str | None = None) -> FrameEncoder:
         """The encoder a model of ``config`` runs (its backbone, regional grid, low-pass and second scale)."""
-        return cls(
-            config.backbone,
-            weights_path,
-            config.instance_grid,
-            config.detail_pool,
-            config.second_scale_pool,
-            config.second_scale_weight,
-        )
+        return cls(config.descriptor, weights_path)
 
     def extra_repr(self) -> str:
         second = f"second_scale=({self.second_scale_pool}, {self.second_scale_weight:g}), "

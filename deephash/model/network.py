@@ -5,7 +5,7 @@ Python control flow, so the whole cascade is one static graph that exports to ON
 
 Each frame's features are the backbone map's global average followed by its regional GeM descriptor
 (``pooling.py``). The learned cascade reads the global averages; every bit's pre-activation is an *anchor*
-plus the cascade's output squashed into ``±learned_reach`` and scaled by the *trust* in the L1 prediction.
+plus the cascade's output squashed into ``±LEARNED_REACH`` and scaled by the *trust* in the L1 prediction.
 The anchors are the instance stage's projection of the video descriptor (its frames' regional descriptors and
 how they change, ``pooling.video_descriptor``; learned without
 labels on generated footage to keep edited copies together, ``training/instance.py``), so the code starts as
@@ -40,6 +40,10 @@ from deephash.model.pooling import video_descriptor, video_descriptor_dim
 # Logit for the padding slots of groups with fewer L2 classes than the largest group; finite so that
 # FP16 engines do not turn it into NaN.
 _PAD_LOGIT = -1.0e4
+SHARED_DIM, DROPOUT = 512, 0.2  # the shared FC layer above the fused features
+# The anchors have a spread of about ANCHOR_GAIN; the learned heads move a bit's pre-activation by less than
+# LEARNED_REACH, so they decide the bits whose anchor is within ~0.7 spread of the threshold.
+ANCHOR_GAIN, LEARNED_REACH = 1.5, 1.0
 
 
 @dataclass
@@ -67,7 +71,7 @@ class CascadeHead(nn.Module):
         widest = max(len(group) for group in groups)
         self.frame_logits = nn.Parameter(torch.zeros(config.num_frames))
         self.feature_dim, self.l1_bits, self.motion_weight = feature_dim, config.l1_bits, config.motion_weight
-        self.reach, self.anchor_gain = config.learned_reach, config.anchor_gain
+        self.reach = LEARNED_REACH
         self.trust_from, self.trust_full = config.trust_from, config.trust_full
         # The instance projection (training/instance.py): centre and planes applied to the L2-normalised video
         # descriptor (pooling.video_descriptor), and the anchors' typical spread. Until a projection is set,
@@ -80,17 +84,17 @@ class CascadeHead(nn.Module):
         l2_gate = torch.ones(config.l2_bits)
         l2_gate[config.l2_bits - config.anchor_only_bits :] = 0.0
         self.register_buffer("l2_offset_gate", l2_gate, persistent=False)
-        self.shared = nn.Sequential(nn.Linear(feature_dim, config.shared_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        self.shared = nn.Sequential(nn.Linear(feature_dim, SHARED_DIM), nn.ReLU(), nn.Dropout(DROPOUT))
         # The learned offsets also see the standardised fused features directly, beside the FC path; the L2
         # part of that map is shared by all groups, so a video whose L1 prediction flips under an edit
         # keeps most of its L2 offsets.
         self.feature_norm = nn.BatchNorm1d(feature_dim, affine=False)
-        self.l1_hash = nn.Linear(config.shared_dim, config.l1_bits)
+        self.l1_hash = nn.Linear(SHARED_DIM, config.l1_bits)
         self.l1_feature_hash = nn.Linear(feature_dim, config.l1_bits, bias=False)
         self.l2_feature_hash = nn.Linear(feature_dim, config.l2_bits, bias=False)
         self.l1_classifier = nn.Linear(config.l1_bits, len(taxonomy.l1_names))
         count = len(groups)
-        self.l2_hash_weight = nn.Parameter(torch.empty(count, config.shared_dim, config.l2_bits))
+        self.l2_hash_weight = nn.Parameter(torch.empty(count, SHARED_DIM, config.l2_bits))
         self.l2_hash_bias = nn.Parameter(torch.zeros(count, config.l2_bits))
         self.l2_classifier_weight = nn.Parameter(torch.empty(count, config.l2_bits, widest))
         self.l2_classifier_bias = nn.Parameter(torch.zeros(count, widest))
@@ -117,12 +121,12 @@ class CascadeHead(nn.Module):
 
     def set_instance_projection(self, centre: np.ndarray, planes: np.ndarray, descriptors: np.ndarray) -> None:
         """Install the instance stage's projection; ``descriptors`` (video descriptors of training videos) set
-        the anchors' scale, so that their spread is about ``anchor_gain`` (a scalar: no bit changes)."""
+        the anchors' scale, so that their spread is about ``ANCHOR_GAIN`` (a scalar: no bit changes)."""
         expected = tuple(self.instance_planes.shape)
         if np.shape(planes) != expected or np.shape(centre) != expected[:1]:
             raise ModelError(
                 f"the instance projection's planes are {np.shape(planes)}, this model's video descriptor needs "
-                f"{expected} (motion_weight {self.motion_weight}): fit it with the model's --motion-weight"
+                f"{expected} (motion_weight {self.motion_weight}): fit it on this model's descriptors"
             )
         self.instance_centre.copy_(torch.as_tensor(centre, dtype=torch.float32))
         self.instance_planes.copy_(torch.as_tensor(planes, dtype=torch.float32))
@@ -136,12 +140,12 @@ class CascadeHead(nn.Module):
 
     def anchors(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` pre-activations of the instance bits: the projection of the video descriptor, scaled to a
-        spread of about ``anchor_gain``."""
+        spread of about ``ANCHOR_GAIN``."""
         descriptors = video_descriptor(features[..., self.feature_dim :], self.motion_weight)
-        return self._instance_scores(descriptors) * self.anchor_gain
+        return self._instance_scores(descriptors) * ANCHOR_GAIN
 
     def _offset(self, learned: torch.Tensor) -> torch.Tensor:
-        """A head's output squashed into ``±learned_reach``."""
+        """A head's output squashed into ``±LEARNED_REACH``."""
         return self.reach * torch.tanh(learned / self.reach)
 
     def trust(self, l1_logits: torch.Tensor) -> torch.Tensor:
