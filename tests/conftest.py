@@ -17,7 +17,8 @@ DEFAULT_MODEL = REPO / "artifacts" / "default-model"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that need the default model are ``slow`` (``pytest -m "not slow"`` runs without it)."""
+    """Tests that need the default model are ``slow``, like those marked so because they start a server (bentoml
+    serve, tritonserver, Ray): ``pytest -m "not slow"`` runs without either."""
     for item in items:
         if "default_model" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)

@@ -24,6 +24,8 @@ from deephash.offline.manifest import read_manifest
 from deephash.offline.versions import DataVersions, version_name
 from deephash.video.files import write_video
 
+pytestmark = pytest.mark.slow  # a local Ray cluster
+
 GOOD, BROKEN = 400, 20  # ~5 % broken
 
 

@@ -62,6 +62,7 @@ def test_a_refused_write_is_answered_507_by_the_service():
     assert status_of(LibraryError("other")) == 500
 
 
+@pytest.mark.slow  # a bentoml serve process
 def test_the_service_under_load_answers_507_on_a_full_disk_and_loses_nothing(small_disk, small_model, tmp_path):
     """Concurrent HTTP adds into a data folder on a small disk: once it is full the adds are refused with 507,
     nothing acknowledged is lost, and after space returns the service takes adds again and its libraries verify."""

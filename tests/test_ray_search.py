@@ -13,6 +13,8 @@ import pytest
 from deephash.index import Library
 from deephash.index.layout import propose_layout
 
+pytestmark = pytest.mark.slow  # a local Ray cluster and Ray Serve
+
 ROWS, GROUPS = 60_000, 4
 BIG_ROWS, BIG_GROUPS = 5_000_000, 8
 REPLICA_CPUS = 0.1  # every replica of both applications and Serve's own actors on a 2-CPU cluster

@@ -18,6 +18,8 @@ from serving.version_gate import VERSION_HEADER
 from tests.conftest import copy_model, make_clip, retrained_copy
 from tests.test_service import Service
 
+pytestmark = pytest.mark.slow  # bentoml serve processes
+
 IDS = [f"clip-{index}" for index in range(12)]
 OPTIONS = {"k": 5, "same_group": False, "masked": False}
 
