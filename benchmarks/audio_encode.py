@@ -1,5 +1,5 @@
 """Write mono samples with a real FFmpeg audio encoder — how the robustness of audio codes is measured
-(tests and ``benchmarks/audio.py``): AAC, MP3 and Opus at the low bitrates users' uploads arrive at."""
+(``benchmarks/audio.py`` and the audio tests): AAC, MP3 and Opus at the low bitrates users' uploads arrive at."""
 
 from __future__ import annotations
 
