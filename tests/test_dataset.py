@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from deephash.audio import AUDIO_RATE, audio_code, decode_audio
+from deephash.codes import hamming
 from deephash.data.dataset import read_split, read_variants
-from deephash.data.variants import TRANSFORMS
+from deephash.data.families import FAMILIES
+from deephash.data.families.frame_ops import resize
+from deephash.data.make_dataset import VARIANT_FAMILIES, VARIANT_STRENGTH, make_variant
 from deephash.errors import DatasetError
 from deephash.model.config import Taxonomy
 from deephash.video import sample_frames
+from deephash.video.files import read_video, write_video
 
 
 def test_splits_labels_and_files(tiny_dataset):
@@ -29,26 +35,57 @@ def test_splits_labels_and_files(tiny_dataset):
 
 
 def test_every_query_has_every_variant(tiny_dataset):
+    """One variant per query and family, each a playable file; the synthetic videos have no sound, nor have their
+    variants."""
+    assert tuple(FAMILIES) == VARIANT_FAMILIES and 0 < VARIANT_STRENGTH < 1
     variants = read_variants(tiny_dataset)
-    assert len(variants.paths) == 12 * len(TRANSFORMS)
-    assert set(variants.transform) == set(TRANSFORMS)
-    for path in variants.paths[:: len(TRANSFORMS) + 1]:
+    assert len(variants.paths) == 12 * len(VARIANT_FAMILIES)
+    assert set(variants.transform) == set(VARIANT_FAMILIES)
+    for path in variants.paths[:: len(VARIANT_FAMILIES) + 1]:
         assert sample_frames(path).frames.shape == (5, 3, 224, 224)
+        assert decode_audio(path) is None
 
 
 def test_variants_really_change_the_video(tiny_dataset):
     taxonomy = Taxonomy.load(tiny_dataset / "labels.json")
     source = read_split(tiny_dataset, "query", taxonomy).paths[0]
     variants = read_variants(tiny_dataset)
-    original = sample_frames(source)
-    flipped = sample_frames(
-        next(p for p, t, s in zip(variants.paths, variants.transform, variants.source) if t == "flip" and s == 0)
-    )
+
+    def variant(family: str) -> Path:
+        return next(p for p, t, s in zip(variants.paths, variants.transform, variants.source) if t == family and s == 0)
+
+    original, video = sample_frames(source), read_video(source)
+    flipped = sample_frames(variant("mirror"))
     assert np.abs(original.frames.astype(int) - flipped.frames[..., ::-1].astype(int)).mean() < 12
-    rescaled = sample_frames(
-        next(p for p, t, s in zip(variants.paths, variants.transform, variants.source) if t == "rescale" and s == 0)
-    )
-    assert (rescaled.width, rescaled.height) == (original.width // 2, original.height // 2)
+    small = sample_frames(variant("low_bitrate"))  # the middle of 199-120 px wide
+    assert (small.width, small.height) == (160, 120) and (original.width, original.height) == (192, 144)
+    trimmed = read_video(variant("trim"))  # the middle of 80-40 % kept
+    assert len(trimmed.frames) == round(0.6 * len(video.frames)) and trimmed.fps == video.fps
+    assert read_video(variant("frame_rate")).fps == video.fps / 2
+
+
+@pytest.fixture(scope="module")
+def sound_source(clips, tmp_path_factory) -> Path:
+    """A small video with real sound: Big Buck Bunny's track under its frames at 128 x 72."""
+    video = read_video(clips["bigbuckbunny"])
+    path = tmp_path_factory.mktemp("sound") / "bunny.mp4"
+    frames = [resize(frame, 128, 72) for frame in video.frames]
+    return write_video(path, frames, video.fps, audio=video.audio, sample_rate=video.sample_rate)
+
+
+@pytest.mark.parametrize("family", ["mirror", "low_bitrate", "trim", "speed", "frame_rate"])
+def test_a_variant_keeps_the_sources_sound(sound_source, family, tmp_path):
+    """The sound comes along, cut or stretched where the family edits time, so it lasts as long as the picture;
+    where the timing stays, its audio code is the source's, give or take a lossy re-encode."""
+    variant = make_variant(sound_source, family, tmp_path / f"{family}.mp4", seed=1)
+    video = read_video(variant)
+    samples = decode_audio(variant)
+    seconds = len(video.frames) / video.fps
+    assert samples is not None and abs(len(samples) / AUDIO_RATE - seconds) < 0.05 + 0.02 * seconds  # AAC padding
+    if FAMILIES[family].spatial or family == "frame_rate":
+        source = decode_audio(sound_source)
+        assert abs(len(samples) - len(source)) < 0.05 * AUDIO_RATE
+        assert int(hamming(audio_code(source), audio_code(samples))) <= 16
 
 
 def test_bad_csv_is_a_dataset_error(tiny_dataset, tmp_path):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from clients.service import ServiceError, wait_for_service
-from deephash.data.variants import make_variant
+from deephash.data.make_dataset import VARIANT_STRENGTH, make_variant
 from deephash.hasher import EmbeddedHasher
 from deephash.index import Library
 from deephash.search_options import SearchOptions
@@ -87,12 +87,12 @@ def service(tmp_path_factory, default_model):
 
 @pytest.fixture(scope="module")
 def near_duplicates(tmp_path_factory, clips) -> dict[str, tuple[Path, str]]:
-    """Edited copies of the sample clips (made by the dataset's transforms) → (file, source id)."""
+    """Edited copies of the sample clips (edit families at the dataset's variants' strength) → (file, source id)."""
     folder = tmp_path_factory.mktemp("variants")
     made = {}
     for source in ("carphone_pristine", "bikes"):
-        for transform in ("crop", "brightness", "overlay", "reencode"):
-            path = make_variant(clips[source], transform, folder / f"{source}-{transform}.mp4")
+        for family in ("crop_zoom", "colour", "overlay", "low_bitrate"):
+            path = make_variant(clips[source], family, folder / f"{source}-{family}.mp4", VARIANT_STRENGTH)
             made[path.stem] = (path, source)
     return made
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from deephash.autolabel import autolabel, precision_threshold
+from deephash.errors import ModelError
 from deephash.data.dataset import read_split
 from deephash.evaluation import FeatureStore, evaluate_dataset, tune_mask_ratio
 from deephash.mask import CategoryMask
@@ -54,7 +55,7 @@ def test_mask_tuning_and_evaluation_run_on_the_trained_model(trained, tiny_datas
     assert set(report.retrieval) == {"hamming", "masked", "simhash"}
     chance = float(np.mean([(val.l2 == label).mean() for label in val.l2]))  # mAP of a random ranking, roughly
     assert report.retrieval["masked"].mean_average_precision > chance
-    assert set(report.near_duplicates["hamming"]) >= {"flip", "crop", "all"}
+    assert set(report.near_duplicates["hamming"]) >= {"mirror", "crop_zoom", "all"}
     assert "near-duplicate" in report.table()
     written = report.plot(tmp_path / "plots")
     assert all(path.stat().st_size > 1000 for path in written)
@@ -109,8 +110,12 @@ def test_a_split_projections_change_bits_stay_the_anchors_in_training_and_retrai
     model = load_model(out)
     config, dim = model.config, model.head.instance_planes.shape[0]
     rng = np.random.default_rng(0)
-    split = Projection(np.zeros(dim, np.float32), rng.standard_normal((dim, 128)).astype(np.float32), change_bits=16)
+    planes = rng.standard_normal((dim, 128)).astype(np.float32)
+    split = Projection(np.zeros(dim, np.float32), planes, change_bits=16, descriptor=config.descriptor)
     options = TrainOptions(epochs=1, batch_size=12, augment_views=1)
+    with pytest.raises(ModelError, match="detail_pool"):  # fitted on other descriptors: refused
+        other = replace(split, descriptor=replace(config.descriptor, detail_pool=1))
+        train(tiny_dataset, tmp_path / "other", config, options, cache_dir=out / "cache", instance=other)
     train(tiny_dataset, tmp_path / "split", config, options, cache_dir=out / "cache", instance=split)
     assert load_config(tmp_path / "split").anchor_only_bits == 16
     again = replace(options, init_from=tmp_path / "split")

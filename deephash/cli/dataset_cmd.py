@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deephash.data.make_dataset import DatasetPlan, make_dataset
-from deephash.data.variants import TRANSFORMS
+from deephash.data.make_dataset import VARIANT_FAMILIES, VARIANT_STRENGTH, DatasetPlan, make_dataset
 
 
 def add_parser(subparsers) -> None:
@@ -14,8 +13,9 @@ def add_parser(subparsers) -> None:
         "make-dataset",
         help="write the synthetic two-level video dataset",
         description="Render procedural videos of 4 L1 groups x 3 L2 classes as MP4 files (PyAV), write "
-        "train/val/query/database CSVs and labels.json, and near-duplicate variants of every query video "
-        f"({', '.join(TRANSFORMS)}).",
+        "train/val/query/database CSVs and labels.json, and near-duplicate variants of every query video: one "
+        f"per edit family ({', '.join(VARIANT_FAMILIES)}), each at strength {VARIANT_STRENGTH} (0 the mildest of "
+        "the family's range, 1 the strongest), with the source's sound.",
     )
     parser.add_argument("out", type=Path, help="dataset folder to write")
     parser.add_argument(

@@ -1,4 +1,11 @@
-"""Build the synthetic dataset: procedural MP4 videos, train/query/database splits, near-duplicates."""
+"""Build the synthetic dataset: procedural MP4 videos, train/query/database splits, near-duplicates.
+
+The near-duplicates are the edit families of :mod:`deephash.data.families`, every one of them
+(:data:`VARIANT_FAMILIES`) at one fixed strength (:data:`VARIANT_STRENGTH`, the middle of each family's range: an
+edit of moderate strength), one file per query video and family; the choices that are not a matter of strength
+(where a crop sits, which overlay) are drawn per file from the plan's seed. A variant keeps the source's sound,
+cut or stretched with the frames where the family edits time (:mod:`deephash.data.families.temporal`).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,15 @@ from tqdm import tqdm
 
 from deephash.data import synth
 from deephash.data.dataset import SPLITS, write_split
-from deephash.data.variants import TRANSFORMS, make_variant
+from deephash.data.families import FAMILIES, Clip
 from deephash.model.config import LABELS_FILE
-from deephash.video.files import write_video
+from deephash.video.files import read_video, write_video
 from deephash.worker_start import WORKER_START
+
+VARIANT_FAMILIES: tuple[str, ...] = tuple(FAMILIES)  # the near-duplicate variants made of each query video
+VARIANT_STRENGTH = 0.5  # the middle of every family's range
+VARIANT_AUDIO_BITRATE = 96_000
+LOW_BITRATE_AUDIO = 32_000  # a low-bitrate re-upload squeezes its sound too
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,8 @@ class DatasetPlan:
     fps: float = 15.0
     seed: int = 0
     unknown_fraction: float = 0.1  # training labels hidden (-1) to exercise partial labels
-    transforms: tuple[str, ...] = tuple(TRANSFORMS)
+    families: tuple[str, ...] = VARIANT_FAMILIES  # of the near-duplicate variants
+    strength: float = VARIANT_STRENGTH  # of the near-duplicate variants' edits
     workers: int = 2
 
 
@@ -38,9 +51,27 @@ def _render_one(job: tuple[int, int, int, float, str]) -> int:
     return palette
 
 
-def _variant_one(job: tuple[str, str, str]) -> None:
-    source, transform, out = job
-    make_variant(Path(source), transform, Path(out))
+def _backdrop(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Other content around a picture-in-picture: a procedural still."""
+    from deephash.data.procedural import procedural_image
+
+    return procedural_image(rng, height, width)
+
+
+def make_variant(source: Path, family: str, out: Path, strength: float = VARIANT_STRENGTH, seed: int = 0) -> Path:
+    """Write ``source`` edited by the named family at ``strength`` to ``out``, its sound carried over (cut or
+    stretched with the frames by the families that edit time); the edit's other choices come from ``seed``."""
+    video = read_video(source)
+    clip = Clip(video.frames, video.fps, video.audio, video.sample_rate)
+    edited = FAMILIES[family].at(strength, np.random.default_rng(seed), clip.size, _backdrop)(clip)
+    bitrate = LOW_BITRATE_AUDIO if family == "low_bitrate" else VARIANT_AUDIO_BITRATE
+    sound = {} if edited.audio is None else {"audio": edited.audio, "sample_rate": edited.sample_rate}
+    return write_video(out, edited.frames, edited.fps, audio_bitrate=bitrate, **sound)
+
+
+def _variant_one(job: tuple[str, str, str, float, int]) -> None:
+    source, family, out, strength, seed = job
+    make_variant(Path(source), family, Path(out), strength, seed)
 
 
 def make_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
@@ -75,10 +106,11 @@ def make_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
         write_split(root, split, rows[split])
     variant_jobs, variant_rows = [], []
     for source, row in enumerate(rows["query"]):
-        for transform in plan.transforms:
-            relative = f"variants/{transform}/{Path(row['path']).name}"
-            variant_jobs.append((str(root / row["path"]), transform, str(root / relative)))
-            variant_rows.append({"path": relative, "source": source, "transform": transform})
+        for family in plan.families:
+            relative = f"variants/{family}/{Path(row['path']).name}"
+            job = (str(root / row["path"]), family, str(root / relative), plan.strength, int(rng.integers(2**31)))
+            variant_jobs.append(job)
+            variant_rows.append({"path": relative, "source": source, "transform": family})
     with ProcessPoolExecutor(plan.workers, mp_context=WORKER_START) as pool:
         list(
             tqdm(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deephash.data.edits import resize
+from deephash.data.families.frame_ops import resize
 from deephash.model.config import Taxonomy
 
 WIDTH, HEIGHT = 192, 144

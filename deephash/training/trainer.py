@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from deephash.data.dataset import Split, read_split
-from deephash.data.edits import RandomEdit, edit_frames
+from deephash.data.families import edit_sampled_frames, random_frame_edit
 from deephash.errors import DatasetError
 from deephash.features import BackboneRunner, cached_array, encoder_digest, extract_features, video_files_key
 from deephash.model.artifacts import load_config, load_model, save_model
@@ -69,8 +69,14 @@ def frame_views(path: Path, spec: FrameSpec, views: int, seed: int) -> np.ndarra
     """
     frames = sample_frames(path, spec.doubled()).frames
     rng = np.random.default_rng(seed)
-    copies = [edit_frames(frames, RandomEdit.draw(rng)) for _ in range(views)]
+    copies = [_edited(frames, rng) for _ in range(views)]
     return np.concatenate([frames, *copies])
+
+
+def _edited(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sampled frames under one to three of the spatial edit families composed (the timing ones cannot apply to
+    frames already sampled), at strengths drawn from ``rng``."""
+    return edit_sampled_frames(frames, random_frame_edit(rng, frames.shape[-2:]))
 
 
 def _labels(split: Split, rows: np.ndarray) -> BatchLabels:
@@ -91,6 +97,7 @@ def _cached_features(split: Split, model: DeepHashNet, options: TrainOptions, ca
         "sampler": config.frame_spec.sampler_key,
         "views": options.augment_views,
         "seed": options.seed,
+        "edits": "families",  # the edited views' vocabulary (caches of views made by the former RandomEdit differ)
     }
     seeds = {path: options.seed * 1_000_003 + index for index, path in enumerate(split.paths)}
 
@@ -134,7 +141,7 @@ class _PairFrames(Dataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
         frames = sample_frames(self.split.paths[index], self.spec.doubled()).frames
-        edited = edit_frames(frames, RandomEdit.draw(rng)) if rng.random() < 0.7 else frames
+        edited = _edited(frames, rng) if rng.random() < 0.7 else frames
         return frames[0::2], edited[1::2], index
 
 
@@ -159,6 +166,8 @@ def train(
     if config.taxonomy != taxonomy:
         raise DatasetError("the model's taxonomy differs from the dataset's labels.json")
     split = read_split(dataset_root, "train", taxonomy)
+    if instance is not None:
+        instance.check_fits(config.descriptor)
     # the bits a split projection gives the change stay its own; a retrained model keeps its anchors' layout
     if instance is not None or options.init_from is not None:
         own = instance.change_bits if instance is not None else load_config(options.init_from).anchor_only_bits

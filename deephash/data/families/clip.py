@@ -1,27 +1,34 @@
-"""A short video as frames and a frame rate, what every edit maps, and the real codec round trip."""
+"""A short video as frames, a frame rate and optionally its sound, what every edit maps; the real codec round trip."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
 
-from deephash.data.edits import resize
+from deephash.data.families.frame_ops import Frame, resize
 from deephash.video.files import encode_video
-
-Frame = np.ndarray  # uint8 [H, W, 3]
 
 
 @dataclass(frozen=True)
 class Clip:
+    """Frames and their rate; ``audio`` (``float32 [channels, samples]`` at ``sample_rate``), when there is sound,
+    is carried along: edits of the picture keep it as it is, edits of time cut or stretch it with the frames."""
+
     frames: list[Frame]
     fps: float
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
 
     def map(self, operation: Callable[[Frame], Frame]) -> Clip:
-        return Clip([operation(frame) for frame in self.frames], self.fps)
+        return self.with_frames([operation(frame) for frame in self.frames])
+
+    def with_frames(self, frames: list[Frame]) -> Clip:
+        """Other frames at the same rate, over the same time (the sound kept)."""
+        return replace(self, frames=frames)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -47,7 +54,7 @@ def encode_decode(clip: Clip, width: int, crf: int) -> Clip:
     data = encode_video([resize(frame, width, height) for frame in clip.frames], clip.fps, crf=crf)
     with av.open(io.BytesIO(data)) as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams.video[0])]
-    return Clip(frames or [resize(clip.frames[0], width, height)], clip.fps)
+    return clip.with_frames(frames or [resize(clip.frames[0], width, height)])
 
 
 Edit = Callable[[Clip], Clip]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from deephash.data.edits import crop, hflip, overlay_logo, overlay_text, resize
-from deephash.data.families.clip import Clip, Frame, encode_decode, even
+from deephash.data.families.clip import Clip, encode_decode, even
+from deephash.data.families.frame_ops import Frame, crop, hflip, overlay_logo, overlay_text, resize
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,8 @@ class Overlay:
             return clip.map(lambda frame: overlay_logo(frame, self.colour, corner=self.seed % 4, size=0.22))
         if self.kind == "subtitles":  # two lines, each on screen for half of the video
             lines, count = [self.text, self.text.upper()], len(clip.frames)
-            return Clip(
-                [overlay_text(frame, lines[2 * i // count], (0.1, 0.82)) for i, frame in enumerate(clip.frames)],
-                clip.fps,
+            return clip.with_frames(
+                [overlay_text(frame, lines[2 * i // count], (0.1, 0.82)) for i, frame in enumerate(clip.frames)]
             )
         return clip.map(lambda frame: _stickers(frame, np.random.default_rng(self.seed)))
 
