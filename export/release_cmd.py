@@ -17,7 +17,8 @@ def add_parser(subparsers) -> None:
         help="make the synthetic dataset, train, mask, export and evaluate the default model",
         description="Everything the default model needs, offline: synthetic dataset and a stream of generated "
         "videos -> instance stage -> 128-bit cascade -> mask tuned on val -> ONNX -> evaluation, and recall per "
-        "edit family on real footage that no stage trained on, beside the float descriptor and SimHash. Figures go to the model's metadata.json. "
+        "edit family on real footage that no stage trained on, beside the float descriptor and SimHash. Figures "
+        "go to the model's metadata.json. "
         f"With --full the model then becomes the release in {RELEASE_DIR} (replacing the one there) that the "
         "README's set-up installs with `deephash install-default`.",
     )

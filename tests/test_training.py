@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from deephash.autolabel import autolabel, precision_threshold
-from deephash.errors import ModelError
 from deephash.data.dataset import read_split
+from deephash.errors import ModelError
 from deephash.evaluation import FeatureStore, evaluate_dataset, tune_mask_ratio
 from deephash.mask import CategoryMask
 from deephash.model.artifacts import load_config, load_model
