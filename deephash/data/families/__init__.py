@@ -3,7 +3,9 @@ edits in the project.
 
 A family makes its edit at a strength in [0, 1] (:meth:`Family.at`: 0 the mildest of its range, 1 the
 strongest; the choices that are not a matter of strength, such as where a crop sits or which way a colour moves,
-come from the random generator), or at a strength drawn uniformly, so from its whole range (:meth:`Family.draw`).
+come from the random generator), or drawn at random from its whole range (:meth:`Family.draw`: each setting on its
+own, in the order the released model's real-footage check and instance stage drew them, so that footage made
+from these draws is the footage the release measured).
 An edit maps a :class:`Clip` (all frames of a short video, its frame rate and its sound) to another clip, so
 temporal edits (speed, frame rate, trimming) live beside spatial ones.
 
@@ -43,6 +45,7 @@ from deephash.data.families.temporal import Compose, FrameRate, Speed, Trim
 Backdrop = Callable[[np.random.Generator, int, int], np.ndarray]  # rng, height, width → uint8 image
 Size = tuple[int, int]  # (height, width) of the clip an edit is made for
 Maker = Callable[[float, np.random.Generator, Backdrop, Size], Edit]  # strength, rng, backdrop, size → edit
+Drawer = Callable[[np.random.Generator, Backdrop, Size], Edit]  # rng, backdrop, size → edit
 
 __all__ = [
     "FAMILIES",
@@ -74,8 +77,8 @@ class Family:
         return self.make(strength, rng, backdrop, size)
 
     def draw(self, rng: np.random.Generator, size: Size, backdrop: Backdrop = solid) -> Edit:
-        """The edit at a strength drawn uniformly (so from the family's whole range), its other choices too."""
-        return self.at(float(rng.random()), rng, size, backdrop)
+        """An edit drawn from the family's whole range, every setting and choice from ``rng``."""
+        return _DRAWN[self.name](rng, backdrop, size)
 
 
 def _between(mild: float, strong: float, strength: float) -> float:
@@ -142,6 +145,51 @@ def _speed(s: float, rng: np.random.Generator, backdrop: Backdrop, size: Size) -
 
 def _frame_rate(s: float, rng: np.random.Generator, backdrop: Backdrop, size: Size) -> Edit:
     return FrameRate((2.0, 0.5, 0.34)[min(2, int(s * 3))])  # twice the frames lose nothing; a third loses most
+
+
+def _drawn_pip(rng: np.random.Generator, backdrop: Backdrop, size: Size) -> Edit:
+    height, width = size
+    portrait = rng.random() < 0.5
+    out_h, out_w = (even(max(height, width) * 1.2), even(max(height, width) * 1.2 * 9 / 16))
+    if not portrait:
+        out_h, out_w = out_w, out_h
+    return PictureInPicture(
+        float(rng.uniform(0.3, 0.6)), float(rng.random()), float(rng.random()), backdrop(rng, out_h, out_w)
+    )
+
+
+# Each family's random draw, settings drawn one by one in the released order (the real-footage check's variants
+# and the instance stage's views are made from these; a new order would make other footage).
+_DRAWN: dict[str, Drawer] = {
+    "low_bitrate": lambda r, b, s: LowBitrate(int(r.integers(120, 200)), int(r.integers(38, 49))),
+    "rescale": lambda r, b, s: Rescale(float(r.uniform(0.25, 0.6)), float(r.uniform(0.6, 1.5))),
+    "picture_in_picture": _drawn_pip,
+    "border": lambda r, b, s: Border(
+        float(r.choice([0.0, 9 / 16, 16 / 9, 1.0])),
+        float(r.uniform(0.0, 0.12)),
+        tuple(int(c) for c in (r.integers(0, 256, 3) if r.random() < 0.4 else (0, 0, 0))),
+    ),
+    "crop_zoom": lambda r, b, s: CropZoom(float(r.uniform(0.4, 0.85)), float(r.random()), float(r.random())),
+    "mirror": lambda r, b, s: Mirror(),
+    "rotate": lambda r, b, s: Rotate(float(r.choice([-1, 1]) * r.uniform(3, 12)), bool(r.random() < 0.5)),
+    "grayscale": lambda r, b, s: Grayscale(),
+    "colour": lambda r, b, s: Colour(
+        float(r.uniform(0.5, 2.0)), float(r.uniform(-50, 50)), float(r.uniform(0.6, 1.5)), float(r.uniform(0.0, 2.0))
+    ),
+    "blur": lambda r, b, s: Blur(float(r.uniform(1.0, 4.0))),
+    "noise": lambda r, b, s: Noise(float(r.uniform(5, 25)), int(r.integers(1 << 30))),
+    "sharpen": lambda r, b, s: Sharpen(int(r.integers(100, 300))),
+    "overlay": lambda r, b, s: Overlay(
+        str(r.choice(["caption", "logo", "stickers", "subtitles"])),
+        f"@user{int(r.integers(100, 9999))} wow",
+        tuple(int(c) for c in r.integers(0, 256, 3)),
+        int(r.integers(1 << 30)),
+    ),
+    "speed": lambda r, b, s: Speed(float(r.choice([r.uniform(0.5, 0.8), r.uniform(1.25, 2.0)]))),
+    "frame_rate": lambda r, b, s: FrameRate(float(r.choice([0.34, 0.5, 2.0]))),
+    "trim": lambda r, b, s: Trim(float(r.uniform(0.4, 0.8)), float(r.random())),
+    "screen_recording": lambda r, b, s: ScreenRecording(float(r.uniform(0.7, 0.95)), bool(r.random() < 0.5)),
+}
 
 
 FAMILIES: dict[str, Family] = {
