@@ -62,7 +62,7 @@ def small_model(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", frame_size=64)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", frame_size=64)
     model = DeepHashNet(config).eval()
     save_model(model, folder, {"default_build": {"seconds": 1.0}})
     CategoryMask.from_head(model.head, ratio=1.0).save(folder / "mask.npz")

@@ -81,7 +81,7 @@ def test_make_dataset_train_mask_evaluate_chain(tmp_path, capsys):
                 "--out",
                 str(model),
                 "--backbone",
-                "mobilenetv3_small",
+                "efficientnet_lite0",
                 "--epochs",
                 "3",
                 "--bits",

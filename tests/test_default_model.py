@@ -28,7 +28,7 @@ def hasher(default_model) -> EmbeddedHasher:
     return EmbeddedHasher(default_model)
 
 
-def test_carphone_pair_is_much_closer_than_unrelated_clips(hasher, clips):
+def test_carphone_pair_is_closer_than_every_unrelated_pair(hasher, clips):
     codes = {name: hasher.hash_video(path).code for name, path in clips.items()}
     pair = int(hamming(codes["carphone_pristine"], codes["carphone_distorted"]))
     unrelated = [
@@ -36,11 +36,8 @@ def test_carphone_pair_is_much_closer_than_unrelated_clips(hasher, clips):
         for a in ("carphone_pristine", "carphone_distorted")
         for b in ("bikes", "bigbuckbunny")
     ]
-    # Builds are not bit-for-bit reproducible (seen: 46 vs 51-60 bits; SimHash of the mean-pooled features:
-    # 36-46 vs 49-64; the regional descriptor sees the third-party distortion's blocking as content), so
-    # this asserts the margin every build shows: nearer than the unrelated pairs are on average. The
-    # stronger "much closer" is not met and is reported on the issue.
-    assert pair < np.mean(unrelated), (pair, unrelated)
+    # the distorted copy carries a third party's blocking, which the regional descriptor partly sees as content
+    assert pair < min(unrelated), (pair, unrelated)
 
 
 @pytest.fixture(scope="module")

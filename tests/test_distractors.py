@@ -76,7 +76,7 @@ def test_scale_report_uses_the_given_threshold_or_recommends_one():
 
 def test_distractor_codes_are_the_models_codes_of_still_videos_and_are_cached(tmp_path):
     torch.manual_seed(0)
-    config = ModelConfig(Taxonomy(("a", "b"), ("c", "d"), (0, 1)), "mobilenetv3_small", frame_size=64)
+    config = ModelConfig(Taxonomy(("a", "b"), ("c", "d"), (0, 1)), "efficientnet_lite0", frame_size=64)
     model = DeepHashNet(config).eval()
     first = distractor_codes(model, 5, tmp_path, chunk=2)
     stills = np.stack([distractor_still(index, 64) for index in range(5)])

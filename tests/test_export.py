@@ -28,7 +28,7 @@ def test_int8_model_keeps_the_schema_and_most_bits(tmp_path):
     from tests.test_network import UNEVEN
 
     torch.manual_seed(0)
-    model = DeepHashNet(ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", frame_size=64)).eval()
+    model = DeepHashNet(ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", frame_size=64)).eval()
     fp32 = export_onnx(
         model, torch.zeros(2, 5, 3, 64, 64, dtype=torch.uint8), tmp_path / "m.onnx", model.output_names()
     )

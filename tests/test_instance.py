@@ -110,7 +110,7 @@ def test_generated_views_go_through_the_real_sampler(tmp_path):
     assert frames.shape == (9, 3, 64, 64) and frames.dtype == np.uint8
     again = render_views(2, plan, spec)  # a function of its index (up to the encoder's rounding from run to run)
     assert np.abs(frames.astype(int) - again).mean() < 2
-    encoder = encoder_of("mobilenetv3_small", instance_grid=2, detail_pool=1, second_scale_pool=1)
+    encoder = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=1, second_scale_pool=1)
     views = view_descriptors(encoder, plan, spec, tmp_path / "views.npy")
     assert views.shape == (6, 3, 3, encoder.regional_dim) and np.isfinite(views.astype(np.float32)).all()
 
@@ -120,11 +120,17 @@ def test_look_alike_groups_are_described_video_by_video(tmp_path):
     plan, spec = LookAlikePlan(groups=2, size=3, views=2, frames=12), FrameSpec(3, 64)
     frames = render_look_alikes(1, plan, spec)
     assert frames.shape == (3 * 2 * 3, 3, 64, 64) and frames.dtype == np.uint8
-    encoder = encoder_of("mobilenetv3_small", instance_grid=2, detail_pool=1, second_scale_pool=1)
+    encoder = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=1, second_scale_pool=1)
     views = view_descriptors(encoder, plan, spec, tmp_path / "alikes.npy")
     assert views.shape == (6, 2, 3, encoder.regional_dim)  # the groups' videos one after another
     alone = encoder(torch.from_numpy(frames[None, 6:9])).detach().numpy()[0, :, encoder.feature_dim :]
-    assert np.allclose(views[4, 0], alone, atol=0.05 * np.abs(alone).max())  # group 1's second video, as uploaded
+
+    def cosine(a, b):  # per frame: views are rendered anew, so the same up to the encoder's rounding
+        a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+        return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+    assert cosine(views[4, 0], alone).min() > 0.97  # group 1's second video, as uploaded
+    assert cosine(views[4, 0], alone).mean() > cosine(views[3, 0], alone).mean()  # not its look-alike
 
 
 def test_the_builds_seed_reseeds_the_instance_stage_and_nothing_else_it_fits_on():

@@ -21,7 +21,7 @@ def test_top_bits_keeps_largest_magnitudes():
 
 
 def test_mask_from_head_uses_each_heads_classifier():
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", l1_bits=32, l2_bits=32)
     head = CascadeHead(config, feature_dim=4, regional_dim=8)
     with torch.no_grad():
         head.l1_classifier.weight.zero_()
@@ -38,7 +38,7 @@ def test_mask_from_head_uses_each_heads_classifier():
 
 
 def test_the_mask_never_keeps_the_bits_the_heads_cannot_move():
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32, anchor_only_bits=4)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", l1_bits=32, l2_bits=32, anchor_only_bits=4)
     head = CascadeHead(config, feature_dim=4, regional_dim=8)
     with torch.no_grad():
         head.l2_classifier_weight[:, 28:32] = 10.0  # the classifier leans on them most
@@ -49,7 +49,7 @@ def test_the_mask_never_keeps_the_bits_the_heads_cannot_move():
 
 
 def test_mask_round_trips_and_rejects_bad_input(tmp_path):
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", l1_bits=32, l2_bits=32)
     mask = CategoryMask.from_head(CascadeHead(config, feature_dim=4, regional_dim=8), ratio=0.5)
     mask.save(tmp_path / "mask.npz")
     loaded = CategoryMask.load(tmp_path / "mask.npz")

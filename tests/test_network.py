@@ -29,7 +29,7 @@ UNEVEN = Taxonomy(
 @pytest.fixture(scope="module")
 def small_model() -> DeepHashNet:
     torch.manual_seed(0)
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", frame_size=64, l1_bits=32, l2_bits=32)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", frame_size=64, l1_bits=32, l2_bits=32)
     return DeepHashNet(config).eval()
 
 
@@ -38,7 +38,7 @@ def test_l2_head_of_predicted_group_by_gather_equals_explicit_loop(small_model):
     features = torch.randn(16, 5, small_model.encoder.output_dim)
     with torch.no_grad():
         out = head(features)
-        fused = (features[..., :576] * head.fusion_weights()[None, :, None]).sum(dim=1)
+        fused = (features[..., :1280] * head.fusion_weights()[None, :, None]).sum(dim=1)
         shared = head.shared(fused)
         projected = head.l2_feature_hash(head.feature_norm(fused))
         anchors = head.anchors(features)[:, 32:]
@@ -63,7 +63,7 @@ def test_anchors_are_the_instance_projection_and_heads_move_bits_only_within_rea
     features = torch.randn(64, 5, encoder.output_dim) * 3
     regional = video_descriptor_array(features[..., encoder.feature_dim :].numpy(), head.motion_weight)
     # two scales of 6 regions each; the frames' mean, then their change
-    assert regional.shape[-1] == 2 * encoder.regional_dim == 2 * 2 * 6 * 576
+    assert regional.shape[-1] == 2 * encoder.regional_dim == 2 * 2 * 6 * 1280
     rng = np.random.default_rng(0)
     projection = Projection(
         rng.standard_normal(regional.shape[-1]).astype(np.float32) * 0.01,
@@ -93,7 +93,7 @@ def test_a_projection_fitted_for_another_descriptor_is_refused(small_model):
 
 def test_the_heads_never_move_the_anchor_only_bits():
     torch.manual_seed(1)
-    config = ModelConfig(taxonomy=UNEVEN, backbone="mobilenetv3_small", l1_bits=32, l2_bits=32, anchor_only_bits=8)
+    config = ModelConfig(taxonomy=UNEVEN, backbone="efficientnet_lite0", l1_bits=32, l2_bits=32, anchor_only_bits=8)
     model = DeepHashNet(config).eval()
     features = torch.randn(64, 5, model.encoder.output_dim) * 3
     with torch.no_grad():

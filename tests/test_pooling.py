@@ -58,16 +58,16 @@ def test_video_descriptor_of_an_array_matches_the_tensors_in_any_chunking():
 
 def test_encoder_features_are_the_global_average_then_the_regional_descriptor():
     torch.manual_seed(0)
-    encoder = encoder_of("mobilenetv3_small", instance_grid=2, detail_pool=1, second_scale_pool=1).eval()
+    encoder = encoder_of("efficientnet_lite0", instance_grid=2, detail_pool=1, second_scale_pool=1).eval()
     frames = torch.randint(0, 256, (2, 3, 3, 64, 64), dtype=torch.uint8)
     with torch.no_grad():
         features = encoder(frames)
         images = (frames.flatten(0, 1).float() - encoder.mean) / encoder.std
         maps = encoder.backbone.feature_map(images)
-    assert features.shape == (2, 3, encoder.output_dim) == (2, 3, 576 * 3)
-    assert torch.allclose(features[..., :576].flatten(0, 1), encoder.backbone(images), atol=1e-5)
-    assert torch.allclose(features[..., 576:].flatten(0, 1), regional_gem(maps, 2), atol=1e-5)
-    assert encoder.global_part(features.numpy()).shape == (2, 3, 576)
+    assert features.shape == (2, 3, encoder.output_dim) == (2, 3, 1280 * 3)
+    assert torch.allclose(features[..., :1280].flatten(0, 1), encoder.backbone(images), atol=1e-5)
+    assert torch.allclose(features[..., 1280:].flatten(0, 1), regional_gem(maps, 2), atol=1e-5)
+    assert encoder.global_part(features.numpy()).shape == (2, 3, 1280)
 
 
 def test_the_low_pass_feeds_the_backbone_frames_averaged_over_pool_pixels_and_scaled_back_up():

@@ -85,14 +85,6 @@ def test_autolabel_fills_only_unknown_labels(trained, tiny_dataset, tmp_path):
     assert report["l2"]["still_unknown"] == int((after_l2 < 0).sum())
 
 
-@pytest.mark.slow
-def test_full_fine_tuning_runs_and_learns(tiny_dataset, tmp_path):
-    config = ModelConfig(taxonomy=Taxonomy.load(tiny_dataset / "labels.json"), backbone="mobilenetv3_small")
-    result = train(tiny_dataset, tmp_path, config, TrainOptions(mode="full", epochs=3, batch_size=12))
-    assert len(result.history) == 3 and all(np.isfinite(epoch["loss"]) for epoch in result.history)
-    assert (tmp_path / "weights.pt").is_file()
-
-
 def test_cached_features_are_not_reused_for_footage_made_again_at_the_same_paths(small_model, tmp_path):
     from tests.conftest import make_clip
 

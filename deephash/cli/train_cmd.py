@@ -21,17 +21,11 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model on a labelled dataset",
-        description="Train on DATASET/train.csv (labels -1 = unknown). Mode 'heads' caches backbone "
-        "features once and trains fusion + heads (minutes on a CPU); 'full' fine-tunes the backbone too.",
+        description="Train on DATASET/train.csv (labels -1 = unknown): the pretrained backbone's features are "
+        "cached once and the fusion and heads are trained (minutes on a CPU).",
     )
     parser.add_argument("dataset", type=Path, help="dataset folder (labels.json, train.csv)")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument(
-        "--mode",
-        choices=("heads", "full"),
-        default=defaults.mode,
-        help="heads: cached backbone features; full: fine-tune",
-    )
     parser.add_argument(
         "--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0", help="per-frame CNN (registry name)"
     )
@@ -56,12 +50,9 @@ def add_parser(subparsers) -> None:
         "--augment-views",
         type=int,
         default=defaults.augment_views,
-        help="edited copies per video in the feature cache (heads mode)",
+        help="edited copies per video in the feature cache",
     )
-    parser.add_argument(
-        "--instance", type=Path, help="projection from `deephash train-instance` for the anchors (heads mode)"
-    )
-    parser.add_argument("--freeze-backbone", action="store_true", help="full mode: keep backbone weights")
+    parser.add_argument("--instance", type=Path, help="projection from `deephash train-instance` for the anchors")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument(
         "--init-from",
@@ -103,13 +94,11 @@ def run(args) -> int:
         instance_temperature=args.instance_temperature,
     )
     options = TrainOptions(
-        mode=args.mode,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
         augment_views=args.augment_views,
-        freeze_backbone=args.freeze_backbone,
         resume=args.resume,
         weights=weights,
         init_from=args.init_from,

@@ -9,6 +9,7 @@ cut or stretched with the frames where the family edits time (:mod:`deephash.dat
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,12 @@ from deephash.data.dataset import SPLITS, write_split
 from deephash.data.families import FAMILIES, Clip
 from deephash.model.config import LABELS_FILE
 from deephash.video.files import read_video, write_video
-from deephash.worker_start import WORKER_START
 
 VARIANT_FAMILIES: tuple[str, ...] = tuple(FAMILIES)  # the near-duplicate variants made of each query video
+# Workers start as fresh interpreters, never forks of the caller: a forked worker inherits every lock the caller's
+# threads (PyAV's, PyTorch's) held at the moment of the fork, and one that then waits on such a lock hangs the
+# whole build, rarely and without an error.
+WORKER_START = multiprocessing.get_context("spawn")
 VARIANT_STRENGTH = 0.5  # the middle of every family's range
 VARIANT_AUDIO_BITRATE = 96_000
 LOW_BITRATE_AUDIO = 32_000  # a low-bitrate re-upload squeezes its sound too

@@ -129,8 +129,18 @@ def fit_split_whitened_itq(
 
 def _whitened_itq(x: np.ndarray, bits: int, shrinkage: float, seed: int) -> Projection:
     """:func:`fit_whitened_itq` of descriptors as given (the caller normalises)."""
+    centre, planes, projected = whitened_directions(x, bits, shrinkage)
+    return Projection(centre, planes @ itq_rotation(projected, seed=seed))
+
+
+def whitened_directions(
+    x: np.ndarray, dims: int, shrinkage: float, pre_dims: int = PRE_PCA_DIM
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Learned discriminative whitening of views ``x`` ``[N, V, D]`` (view 0 unedited): PCA to ``pre_dims``,
+    whitening of the differences between views of one video (directions edits move are shrunk), PCA to ``dims``.
+    Returns the centre ``[D]``, the planes ``[D, dims]`` and view 0 projected ``[N, dims]``."""
     centre = x[:, 0].mean(axis=0)
-    reduce = pca_directions(x[:, 0] - centre, min(PRE_PCA_DIM, x.shape[-1], len(x)))
+    reduce = pca_directions(x[:, 0] - centre, min(pre_dims, x.shape[-1], len(x)))
     reduced = (x - centre) @ reduce  # [N, V, P]
     differences = (reduced[:, 1:] - reduced[:, :1]).reshape(-1, reduced.shape[-1])
     within = differences.T @ differences / len(differences)
@@ -138,9 +148,8 @@ def _whitened_itq(x: np.ndarray, bits: int, shrinkage: float, seed: int) -> Proj
     values = values + shrinkage * values.mean()
     whiten = (vectors / np.sqrt(values)) @ vectors.T
     whitened = reduced[:, 0] @ whiten
-    directions = pca_directions(whitened - whitened.mean(axis=0), bits)
-    planes = reduce @ whiten @ directions
-    return Projection(centre, planes @ itq_rotation(reduced[:, 0] @ whiten @ directions, seed=seed))
+    directions = pca_directions(whitened - whitened.mean(axis=0), dims)
+    return centre, reduce @ whiten @ directions, reduced[:, 0] @ whiten @ directions
 
 
 def view_recall(projection: Projection, views: np.ndarray) -> float:

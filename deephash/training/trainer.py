@@ -1,12 +1,8 @@
 """Train the cascade on a labelled dataset.
 
-Two modes:
-
-* ``heads`` (default, CPU-friendly): backbone features of every training video — the 2T intra-pair frames
-  of the original and of ``augment_views`` randomly edited copies — are computed once with ONNX Runtime
-  and cached; only the fusion and heads are trained, which takes minutes on two cores.
-* ``full``: frames are decoded and edited on the fly and the backbone is fine-tuned too (or frozen with
-  ``freeze_backbone``); for machines with time or a GPU.
+The backbone stays as pretrained: its features of every training video (the 2T intra-pair frames of the
+original and of ``augment_views`` randomly edited copies) are computed once with ONNX Runtime and cached, and
+only the fusion and heads are trained, which takes minutes on two cores.
 """
 
 from __future__ import annotations
@@ -19,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from deephash.data.dataset import Split, read_split
@@ -33,22 +28,18 @@ from deephash.model.pooling import video_descriptor_array
 from deephash.training.instance import Projection, normalise
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
 from deephash.video import FrameSpec, sample_frames
-from deephash.worker_start import WORKER_START
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    mode: str = "heads"
     epochs: int = 80
     batch_size: int = 64
     lr: float = 2e-3
-    backbone_lr_scale: float = 0.1
     weight_decay: float = 1e-4
     seed: int = 0
     augment_views: int = 2
-    freeze_backbone: bool = False
     resume: bool = False
     weights: LossWeights = field(default_factory=LossWeights)
     init_from: Path | None = None  # a model folder of the same taxonomy, code length and backbone to start from
@@ -124,25 +115,9 @@ def _cached_batches(
             continue
         positive_view = rng.integers(0, views, len(rows))
         block = np.asarray(features[rows], dtype=np.float32)
-        anchor = block[:, 0, 0::2]  # the original's frame set, as in full mode
+        anchor = block[:, 0, 0::2]  # the original's frame set
         positive = block[np.arange(len(rows)), positive_view, 1::2]
         yield torch.from_numpy(anchor), torch.from_numpy(positive), _labels(split, rows)
-
-
-class _PairFrames(Dataset):
-    """Full fine-tuning: each item is an intra-pair of (possibly edited) frame sets of one video."""
-
-    def __init__(self, split: Split, spec: FrameSpec, seed: int) -> None:
-        self.split, self.spec, self.seed, self.epoch = split, spec, seed, 0
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        frames = sample_frames(self.split.paths[index], self.spec.doubled()).frames
-        edited = _edited(frames, rng) if rng.random() < 0.7 else frames
-        return frames[0::2], edited[1::2], index
 
 
 def train(
@@ -157,10 +132,8 @@ def train(
 
     ``cache_dir`` holds cached backbone features (default ``out_dir/cache``); models of other code
     lengths trained on the same data and backbone share it. ``instance``: the instance stage's projection
-    for the anchors (heads mode); without one, SimHash planes around the training videos' mean.
+    for the anchors; without one, SimHash planes around the training videos' mean.
     """
-    if options.mode not in ("heads", "full"):
-        raise DatasetError(f"unknown training mode {options.mode!r} (heads or full)")
     taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = config or ModelConfig(taxonomy=taxonomy)
     if config.taxonomy != taxonomy:
@@ -179,22 +152,12 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     feature_seconds = 0.0
-    if options.mode == "heads":
-        cache = (cache_dir or out_dir / "cache") / "train_features.npy"
-        features = _cached_features(split, model, options, cache)
-        feature_seconds = time.monotonic() - started
-        if options.init_from is None or instance is not None:  # a retrained model keeps its anchors otherwise
-            _install_instance_projection(model, features, instance)
-        parameters = [{"params": model.head.parameters(), "lr": options.lr}]
-    else:
-        features = None
-        if options.freeze_backbone:
-            model.encoder.requires_grad_(False)
-        parameters = [
-            {"params": model.head.parameters(), "lr": options.lr},
-            {"params": model.encoder.parameters(), "lr": options.lr * options.backbone_lr_scale},
-        ]
-    optimizer = torch.optim.AdamW(parameters, weight_decay=options.weight_decay)
+    cache = (cache_dir or out_dir / "cache") / "train_features.npy"
+    features = _cached_features(split, model, options, cache)
+    feature_seconds = time.monotonic() - started
+    if options.init_from is None or instance is not None:  # a retrained model keeps its anchors otherwise
+        _install_instance_projection(model, features, instance)
+    optimizer = torch.optim.AdamW(model.head.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     steps_per_epoch = math.ceil(len(split) / options.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
@@ -214,18 +177,12 @@ def train(
         history, first_epoch = state["history"], state["epoch"] + 1
     rng = np.random.default_rng(options.seed + first_epoch)
     generator = torch.Generator().manual_seed(options.seed + first_epoch)
-    pair_frames = _PairFrames(split, config.frame_spec, options.seed) if features is None else None
     trained_videos, train_seconds = 0, 0.0
     with tqdm(range(first_epoch, options.epochs), desc="training", unit="epoch") as epochs:
         for epoch in epochs:
             epoch_started = time.monotonic()
             model.train()
-            if options.mode == "full" and options.freeze_backbone:
-                model.encoder.eval()
-            if features is not None:
-                batches = _cached_batches(features, split, options, rng)
-            else:
-                batches = _full_batches(model, pair_frames, split, options, epoch)
+            batches = _cached_batches(features, split, options, rng)
             totals: dict[str, float] = {}
             count = 0
             for anchor, positive, labels in batches:
@@ -283,22 +240,6 @@ def _install_instance_projection(model: DeepHashNet, features: np.ndarray, insta
     if instance is None:
         instance = Projection(normalise(descriptors).mean(axis=0), head.instance_planes.numpy())
     head.set_instance_projection(instance.centre, instance.planes, descriptors)
-
-
-def _full_batches(
-    model: DeepHashNet, pair_frames: _PairFrames, split: Split, options: TrainOptions, epoch: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, BatchLabels]]:
-    pair_frames.epoch = epoch
-    loader = DataLoader(
-        pair_frames,
-        batch_size=options.batch_size,
-        shuffle=True,
-        num_workers=2,
-        multiprocessing_context=WORKER_START,
-        generator=torch.Generator().manual_seed(options.seed + epoch),
-    )
-    for first, second, rows in loader:
-        yield model.encoder(first), model.encoder(second), _labels(split, rows.numpy())
 
 
 def _jsonable(options: TrainOptions) -> dict:
