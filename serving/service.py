@@ -12,7 +12,6 @@ from pathlib import Path
 
 import bentoml
 import numpy as np
-from prometheus_client import Counter, Gauge
 
 from deephash.audio import hash_audio
 from deephash.catalog import Catalog, HashedUpload
@@ -31,6 +30,7 @@ from serving.client_limit import ClientLimit
 from serving.embedded_model import EmbeddedModel
 from serving.errors import http_error, off_loop
 from serving.lifecycle import die_with_parent, remember_server
+from serving.metrics import HASHED, ROWS, SEARCHES
 from serving.model_client import EmbeddedModelClient
 from serving.schemas import AddOut, CategoryOut, HashOut, NeighbourOut, RemovedOut, StoredOut
 from serving.served import Served, activate_version, open_served
@@ -45,11 +45,6 @@ SETTINGS = service_settings()
 TOKENS = TokenFile(SETTINGS.tokens_file) if SETTINGS.auth == "tokens" and SETTINGS.tokens_file else None
 logger = logging.getLogger("deephash.service")
 DEFAULT_SEARCH = SearchOptions()
-
-# custom series on BentoML's /metrics (prometheus_client directly: bentoml.metrics is deprecated)
-HASHED = Counter("deephash_videos_hashed", "Uploads decoded and run through the model", ["backend"])
-SEARCHES = Counter("deephash_searches", "Searches answered", ["query", "modality"])
-ROWS = Gauge("deephash_library_rows", "Live rows in the library", ["library"], multiprocess_mode="mostrecent")
 
 
 BACKUP_DIR = "backups"  # inside DEEPHASH_DATA

@@ -196,3 +196,15 @@ def test_the_trainer_edits_sampled_frames_with_the_spatial_families_only(clip):
     assert np.array_equal(edit_sampled_frames(frames, Mirror()), frames[..., ::-1])
     with pytest.raises(ValueError, match="spatial"):
         edit_sampled_frames(frames, Trim(0.5, 0.0))
+
+
+def test_random_draws_are_the_released_ones():
+    """The real-footage check and the instance stage's views are made from these draws: another order of the
+    generator's calls would make other footage than the release measured (seed 0, as the release drew them)."""
+    draws = {name: FAMILIES[name].draw(np.random.default_rng(0), (96, 128)) for name in FAMILIES}
+    assert draws["low_bitrate"] == LowBitrate(width=188, crf=45)
+    assert draws["crop_zoom"].area == pytest.approx(0.6866327592946544)
+    assert draws["trim"].keep == pytest.approx(0.6547846749285817)
+    assert draws["speed"].factor == pytest.approx(0.6910885061964364)
+    assert draws["colour"].saturation == pytest.approx(0.03305527105705819)
+    assert draws["border"].colour == (163, 19, 4)

@@ -102,14 +102,7 @@ def _rescale(s: float, rng: np.random.Generator, backdrop: Backdrop, size: Size)
 
 
 def _pip(s: float, rng: np.random.Generator, backdrop: Backdrop, size: Size) -> Edit:
-    height, width = size
-    portrait = rng.random() < 0.5
-    out_h, out_w = (even(max(height, width) * 1.2), even(max(height, width) * 1.2 * 9 / 16))
-    if not portrait:
-        out_h, out_w = out_w, out_h
-    return PictureInPicture(
-        _between(0.6, 0.3, s), float(rng.random()), float(rng.random()), backdrop(rng, out_h, out_w)
-    )
+    return _inset(rng, backdrop, size, lambda: _between(0.6, 0.3, s))
 
 
 def _border(s: float, rng: np.random.Generator, backdrop: Backdrop, size: Size) -> Edit:
@@ -148,14 +141,18 @@ def _frame_rate(s: float, rng: np.random.Generator, backdrop: Backdrop, size: Si
 
 
 def _drawn_pip(rng: np.random.Generator, backdrop: Backdrop, size: Size) -> Edit:
+    return _inset(rng, backdrop, size, lambda: float(rng.uniform(0.3, 0.6)))
+
+
+def _inset(rng: np.random.Generator, backdrop: Backdrop, size: Size, scale: Callable[[], float]) -> Edit:
+    """A picture-in-picture inside a portrait or landscape backdrop; ``scale`` is asked after the orientation is
+    drawn (the released draw's order)."""
     height, width = size
     portrait = rng.random() < 0.5
     out_h, out_w = (even(max(height, width) * 1.2), even(max(height, width) * 1.2 * 9 / 16))
     if not portrait:
         out_h, out_w = out_w, out_h
-    return PictureInPicture(
-        float(rng.uniform(0.3, 0.6)), float(rng.random()), float(rng.random()), backdrop(rng, out_h, out_w)
-    )
+    return PictureInPicture(scale(), float(rng.random()), float(rng.random()), backdrop(rng, out_h, out_w))
 
 
 # Each family's random draw, settings drawn one by one in the released order (the real-footage check's variants
