@@ -22,6 +22,12 @@ def make_code(number: int, version: int) -> np.ndarray:
     return np.frombuffer(head + np.array([zlib.crc32(head)], dtype="<u4").tobytes(), dtype=np.uint8).copy()
 
 
+def make_descriptor(number: int, version: int, dims: int) -> np.ndarray:
+    """The verification descriptor that goes with ``make_code(number, version)`` (unit length)."""
+    descriptor = np.random.default_rng((number, version)).standard_normal(dims)
+    return (descriptor / np.linalg.norm(descriptor)).astype(np.float32)
+
+
 def read_code(code: np.ndarray) -> tuple[int, int] | None:
     """(number, version) of a well-formed code, None for a torn one."""
     raw = bytes(code)
@@ -42,11 +48,13 @@ def writer(folder: Path, start: int) -> None:
             number += 20
             replaced = [int(n) for n in rng.integers(0, number, 3) if int(n) in versions]
             items = [(n, 0) for n in batch] + [(n, versions[n] + 1) for n in replaced]
+            dims = library.verify_dims
             library.add_many(
                 [str(n) for n, _ in items],
                 np.stack([make_code(n, v) for n, v in items]),
                 np.array([n % 3 for n, _ in items]),
                 np.array([n % 7 for n, _ in items]),
+                np.stack([make_descriptor(n, v, dims) for n, v in items]) if dims else None,
             )
             for n, v in items:
                 versions[n] = v

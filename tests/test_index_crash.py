@@ -11,10 +11,11 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from deephash.index import Library
 from tests.conftest import REPO
-from tests.index_workers import make_code, read_code
+from tests.index_workers import make_code, make_descriptor, read_code
 
 WORKER = [sys.executable, "-m", "tests.index_workers"]
 
@@ -29,9 +30,10 @@ def collect(process: subprocess.Popen, lines: list[str]) -> threading.Thread:
     return thread
 
 
-def test_sigkilled_writer_never_loses_an_acknowledged_row(tmp_path):
+@pytest.mark.parametrize("verify_dims", [0, 24])  # codes alone; codes with verification descriptors
+def test_sigkilled_writer_never_loses_an_acknowledged_row(tmp_path, verify_dims):
     folder = tmp_path / "lib"
-    Library.create(folder, 128, "crash-test", shard_capacity=500).close()
+    Library.create(folder, 128, "crash-test", shard_capacity=500, verify_dims=verify_dims).close()
     acknowledged: dict[int, int] = {}
     recoveries: list[str] = []
     chance = random.Random(1)
@@ -65,6 +67,9 @@ def test_sigkilled_writer_never_loses_an_acknowledged_row(tmp_path):
             assert decoded[1] >= version  # a later, unacknowledged replace may have landed too
             assert np.array_equal(stored.code, make_code(number, decoded[1]))
             assert (stored.l1, stored.l2) == (number % 3, number % 7)
+            if verify_dims:  # int8 of a unit vector: within half a step of 1/127 of its largest component
+                expected = make_descriptor(number, decoded[1], verify_dims)
+                assert np.abs(stored.verify - expected).max() <= np.abs(expected).max() / 254 + 1e-6
         print(f"kills 6, acknowledged {len(acknowledged)}, live {len(library)}, repairs: {recoveries}")
         assert len(library) >= len(acknowledged)
 

@@ -49,11 +49,12 @@ def _copy_into(storage: Storage, partial: Path) -> int:
     for entry in manifest.shards:
         source = storage.shard(entry.name)
         path = partial / SHARD_DIR / entry.name
-        create_shard(path, manifest.code_bytes, manifest.shard_capacity, entry.group)
+        create_shard(path, manifest.code_bytes, manifest.shard_capacity, entry.group, manifest.verify_dims)
         copy = Shard(path, writable=True)
         try:
             count = entry.rows
-            copy.append(0, source.codes[:count], source.l2[:count], source.ids_of(np.arange(count)))
+            verify = None if source.verify is None else (source.verify[:count], source.verify_scale[:count])
+            copy.append(0, source.codes[:count], source.l2[:count], source.ids_of(np.arange(count)), verify)
             copy.deleted[:count] = storage.deleted(entry)  # the last write's tombstones included
             copy.flush()
         finally:

@@ -1,13 +1,11 @@
 """A code library: memory-mapped shards grouped by L1 category, crash-safe appends, exact masked search.
 
-Concurrency model: one writer (enforced by an exclusive ``flock`` on ``writer.lock``), any number of
-readers, in any processes. A reader works on the snapshot of the manifest it opened: rows appended later
-lie past the row counts it knows and are invisible to it; a tombstone written later may or may not be seen.
-``refresh()`` moves a reader to the newest snapshot. One ``Library`` object serves one thread at a time (its
-snapshot, maps and id tables take no lock). The search is in ``reading.py``, the write protocol and
-recovery in ``writes.py``, compaction and the consistency check in ``maintenance.py``, backups in ``backup.py``;
-``docs/architecture.md`` draws the whole. A write the disk refuses is undone (:class:`StorageFailure`).
-"""
+Concurrency model: one writer (an exclusive ``flock`` on ``writer.lock``), any number of readers, in any
+processes. A reader works on the snapshot of the manifest it opened: rows appended later are invisible to it; a
+tombstone written later may or may not be seen; ``refresh()`` moves it to the newest snapshot. One ``Library``
+object serves one thread at a time. The search is in ``reading.py`` and ``rerank.py``, the write protocol and
+recovery in ``writes.py``, maintenance in ``maintenance.py``, backups in ``backup.py``; ``docs/architecture.md``
+draws the whole. A write the disk refuses is undone (:class:`StorageFailure`)."""
 
 from __future__ import annotations
 
@@ -18,14 +16,15 @@ from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from deephash.errors import IncompatibleLibrary, LibraryBusy, LibraryError, StorageFailure, UnknownVideoId
 from deephash.index import maintenance, writes
 from deephash.index.backup import copy_library, no_writer_elsewhere
 from deephash.index.manifest import MANIFEST_FILE, Manifest
 from deephash.index.reading import Hit, PlacedHit, ShardRows, StoredCode, search_storage
+from deephash.index.rerank import OVERSAMPLING, verified_search
 from deephash.index.storage import SHARD_DIR, Storage
+from deephash.verification import quantise
 
 LOCK_FILE = "writer.lock"
 DEFAULT_SHARD_CAPACITY = 1 << 22  # 4 Mi rows: 64 MiB of 128-bit codes per shard
@@ -35,8 +34,7 @@ class Library:
     """Open with :meth:`create` or :meth:`open`; use as a context manager."""
 
     def __init__(self, folder: Path, writable: bool) -> None:
-        self.folder = Path(folder)
-        self.writable = writable
+        self.folder, self.writable = Path(folder), writable
         self.recovery: list[str] = []
         self._unrecovered: Exception | None = None  # set when a failed write could not be undone
         self._lock = None
@@ -51,11 +49,16 @@ class Library:
         if writable:
             self.recovery = writes.recover(self._storage)
 
-    # ----------------------------------------------------------------------------------------- opening
     @classmethod
     def create(
-        cls, folder: Path, code_bits: int, model_version: str, shard_capacity: int = DEFAULT_SHARD_CAPACITY
+        cls,
+        folder: Path,
+        code_bits: int,
+        model_version: str,
+        shard_capacity: int = DEFAULT_SHARD_CAPACITY,
+        verify_dims: int = 0,
     ) -> Library:
+        """A new library; ``verify_dims`` > 0 keeps each row's verification descriptor of that many dimensions."""
         folder = Path(folder)
         if (folder / MANIFEST_FILE).exists():
             raise LibraryError(f"a library already exists at {folder}")
@@ -63,8 +66,10 @@ class Library:
             raise LibraryError(f"code length must be a positive multiple of 64, got {code_bits}")
         if not 0 < shard_capacity < 1 << 31:
             raise LibraryError(f"shard capacity out of range: {shard_capacity}")
+        if verify_dims < 0:
+            raise LibraryError(f"verification dimensions out of range: {verify_dims}")
         (folder / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-        Manifest(code_bits=code_bits, model_version=model_version, shard_capacity=shard_capacity).save(folder)
+        Manifest(code_bits, model_version, shard_capacity, verify_dims=verify_dims).save(folder)
         return cls(folder, writable=True)
 
     @classmethod
@@ -85,11 +90,12 @@ class Library:
         return library
 
     @classmethod
-    def open_or_create(cls, folder: Path, code_bits: int, model_version: str) -> Library:
-        """The library at ``folder`` opened for writing (refused when incompatible), or a new one."""
+    def open_or_create(cls, folder: Path, code_bits: int, model_version: str, verify_dims: int = 0) -> Library:
+        """The library at ``folder`` opened for writing (refused when incompatible), or a new one (keeping
+        verification descriptors of ``verify_dims``; one made without them goes on without them)."""
         if (Path(folder) / MANIFEST_FILE).exists():
             return cls.open(folder, writable=True, code_bits=code_bits, model_version=model_version)
-        return cls.create(folder, code_bits, model_version)
+        return cls.create(folder, code_bits, model_version, verify_dims=verify_dims)
 
     def check_compatible(self, code_bits: int | None, model_version: str | None) -> None:
         if code_bits is not None and code_bits != self.manifest.code_bits:
@@ -120,10 +126,14 @@ class Library:
         self._storage.manifest = Manifest.load(self.folder)
         self._storage.forget_unlisted()
 
-    # ----------------------------------------------------------------------------------------- reading
     @property
     def manifest(self) -> Manifest:
         return self._storage.manifest
+
+    @property
+    def verify_dims(self) -> int:
+        """Dimensions of the verification descriptors kept (0: none; searches rank by the codes alone)."""
+        return self.manifest.verify_dims
 
     @property
     def code_bits(self) -> int:
@@ -141,11 +151,12 @@ class Library:
 
     def get_many(self, video_ids: Sequence[str]) -> dict[str, StoredCode]:
         """:meth:`get` for many ids at once (one lookup); ids not in the library are left out."""
-        located = self._storage.locate_many(video_ids)
-        return {
-            video: StoredCode(video, self._storage.shard(at.shard).codes[at.row].copy(), at.l1, at.l2)
-            for video, at in located.items()
-        }
+        stored = {}
+        for video, at in self._storage.locate_many(video_ids).items():
+            shard = self._storage.shard(at.shard)
+            verify = None if shard.verify is None else shard.verification(np.array([at.row]))[0]
+            stored[video] = StoredCode(video, shard.codes[at.row].copy(), at.l1, at.l2, verify)
+        return stored
 
     def __contains__(self, video_id: str) -> bool:
         return self._storage.location(video_id) is not None
@@ -172,15 +183,18 @@ class Library:
         groups: Sequence[int | None] | None = None,
         exclude: Sequence[str | None] | None = None,
         threads: int | None = None,
+        verify: np.ndarray | None = None,
+        oversampling: int = OVERSAMPLING,
     ) -> list[list[Hit]]:
-        """Exact top-k by masked Hamming distance for each query (packed ``[Q, L/8]`` or one code).
-
-        ``masks``: per-query packed masks (or None for plain Hamming). ``groups``: per query, the L1
-        group whose shards are scanned (None = all shards). ``exclude``: per query, a video id left out.
-        Ties are broken by (shard order, row).
-        """
-        found = search_storage(self._storage, queries, k, max_distance, masks, groups, exclude, threads)
-        return [[placed.hit for placed in hits] for hits in found]
+        """Exact top-k by masked Hamming distance for each query (packed ``[Q, L/8]`` or one code). ``masks``:
+        per-query packed masks (None: plain Hamming); ``groups``: per query, the L1 group scanned (None: all);
+        ``exclude``: per query, a video id left out; ties by (shard order, row). ``verify``: the queries' float
+        verification descriptors ``[Q, V]``; a library that keeps them re-ranks the scan's ``k * oversampling``
+        nearest by similarity (:mod:`deephash.index.rerank`), each hit carrying it."""
+        scan = (self._storage, queries, k, max_distance, masks, groups, exclude, threads)
+        if verify is not None and self.verify_dims:
+            return verified_search(*scan, np.atleast_2d(verify), oversampling)
+        return [[placed.hit for placed in hits] for hits in search_storage(*scan)]
 
     def search_shards(
         self,
@@ -203,7 +217,6 @@ class Library:
         """Problems found (empty = healthy): checksums, tombstone counts, each live id once and found by its id."""
         return maintenance.verify(self._storage)
 
-    # ----------------------------------------------------------------------------------------- writing
     def _require_writer(self) -> None:
         if not self.writable:
             raise LibraryError("the library was opened read-only")
@@ -235,15 +248,23 @@ class Library:
             self._recover_in_place()
             raise StorageFailure(f"the disk refused a write to {self.folder}: {error}; nothing was stored") from error
 
-    def add(self, video_id: str, code: np.ndarray, l1: int, l2: int) -> str:
+    def add(self, video_id: str, code: np.ndarray, l1: int, l2: int, verify: np.ndarray | None = None) -> str:
         """Insert or update one video: 'added', 'replaced' (old row tombstoned) or 'unchanged'."""
-        outcome = self.add_many([video_id], np.atleast_2d(code), np.array([l1]), np.array([l2]))
-        return next(iter(outcome))
+        verify = None if verify is None else np.atleast_2d(verify)
+        return next(iter(self.add_many([video_id], np.atleast_2d(code), np.array([l1]), np.array([l2]), verify)))
 
-    def add_many(self, video_ids: Sequence[str], codes: np.ndarray, l1: np.ndarray, l2: np.ndarray) -> Counter:
-        """Idempotent batch insert on video id, acknowledged (durable) when it returns."""
+    def add_many(
+        self,
+        video_ids: Sequence[str],
+        codes: np.ndarray,
+        l1: np.ndarray,
+        l2: np.ndarray,
+        verify: np.ndarray | None = None,
+    ) -> Counter:
+        """Idempotent batch insert on video id, durable when it returns; ``verify``: float descriptors ``[n, V]``."""
+        stored = None if verify is None else quantise(verify)
         with self._writing():
-            return writes.add_many(self._storage, video_ids, codes, l1, l2)
+            return writes.add_many(self._storage, video_ids, codes, l1, l2, stored)
 
     def remove(self, video_id: str) -> bool:
         """Tombstone a video's row; False when the id is not in the library."""
@@ -260,13 +281,7 @@ class Library:
         progress: bool = True,
     ) -> Counter:
         """Bulk add (e.g. re-hashing a whole history into a new library) in durable batches."""
-        total: Counter = Counter()
-        with tqdm(total=len(codes), desc="import", unit="code", disable=not progress, unit_scale=True) as bar:
-            for start in range(0, len(codes), batch):
-                stop = start + batch
-                total += self.add_many(video_ids[start:stop], codes[start:stop], l1[start:stop], l2[start:stop])
-                bar.update(min(stop, len(codes)) - start)
-        return total
+        return maintenance.import_in_batches(self.add_many, video_ids, codes, l1, l2, batch, progress)
 
     def backup(self, out: Path) -> dict:
         """A consistent, verified copy of this library in the new folder ``out`` (``backup.py``). The writer takes

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from deephash.index.manifest import MANIFEST_FILE, ShardEntry
 from deephash.index.storage import Storage
@@ -21,6 +23,7 @@ def compact(storage: Storage) -> dict:
     for entry in sorted(old, key=lambda entry: entry.group):  # stable: a group's rows keep their order
         shard, rows = storage.shard(entry.name), storage.live_rows(entry)
         codes, l2, ids = shard.codes[rows], shard.l2[rows], shard.ids_of(rows)
+        verify = None if shard.verify is None else (shard.verify[rows], shard.verify_scale[rows])
         done = 0
         while done < len(rows):
             target = new_entries[-1] if new_entries and new_entries[-1].group == entry.group else None
@@ -31,7 +34,7 @@ def compact(storage: Storage) -> dict:
                 take = storage.shard(target.name).rows_that_fit(0, ids.lengths[done:])
             output = storage.shard(target.name)
             part = np.arange(done, done + take)
-            output.append(target.rows, codes[part], l2[part], ids.take(part))
+            output.append(target.rows, codes[part], l2[part], ids.take(part), _rows_of(verify, part))
             target.checksum = list(output.checksum(target.rows + take, target.rows, tuple(target.checksum)))
             target.rows, done = target.rows + take, done + take
     for entry in new_entries:
@@ -42,6 +45,10 @@ def compact(storage: Storage) -> dict:
     for entry in old:
         storage.forget_shard(entry.name)
     return {"kept": kept, "dropped": sum(entry.rows for entry in old) - kept, "shards": len(new_entries)}
+
+
+def _rows_of(verify: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    return None if verify is None else (verify[0][rows], verify[1][rows])
 
 
 def verify(storage: Storage) -> list[str]:
@@ -83,7 +90,28 @@ def stats(storage: Storage) -> dict:
         "shards": len(manifest.shards),
         "groups": {int(group): rows for group, rows in sorted(groups.items())},
         "code_bits": manifest.code_bits,
+        # 0: no verification descriptors; searches rank by the codes alone
+        "verification_dims": manifest.verify_dims,
         "model_version": manifest.model_version,
         "generation": manifest.generation,
         "bytes_on_disk": shard_bytes + (storage.folder / MANIFEST_FILE).stat().st_size,
     }
+
+
+def import_in_batches(
+    add_many: Callable[..., Counter],
+    video_ids: Sequence[str],
+    codes: np.ndarray,
+    l1: np.ndarray,
+    l2: np.ndarray,
+    batch: int,
+    progress: bool,
+) -> Counter:
+    """``add_many`` over durable batches of ``batch`` rows, with a progress bar."""
+    total: Counter = Counter()
+    with tqdm(total=len(codes), desc="import", unit="code", disable=not progress, unit_scale=True) as bar:
+        for start in range(0, len(codes), batch):
+            stop = start + batch
+            total += add_many(video_ids[start:stop], codes[start:stop], l1[start:stop], l2[start:stop])
+            bar.update(min(stop, len(codes)) - start)
+    return total

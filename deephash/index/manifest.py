@@ -47,6 +47,9 @@ class Manifest:
     # again on open (idempotent), so a crash between the two cannot resurrect a replaced row
     pending_tombstones: list[tuple[str, int]] = field(default_factory=list)
     format: int = FORMAT
+    # dimensions of each row's verification descriptor (shard column ``verify``); 0: the library keeps none and
+    # searches by its codes alone (libraries made before the descriptor existed read as 0)
+    verify_dims: int = 0
 
     @property
     def code_bytes(self) -> int:

@@ -21,6 +21,7 @@ class Hit:
     distance: int
     l1: int
     l2: int
+    similarity: float | None = None  # of the verification descriptors, where the search re-ranked by them
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class StoredCode:
     code: np.ndarray
     l1: int
     l2: int
+    verify: np.ndarray | None = None  # the verification descriptor (float), in a library that keeps them
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,16 @@ Layout (little-endian, each column a contiguous region so a scan reads only what
     id_sizes  uint8 [C]        UTF-8 length of the row's video id, minus one
     id_blocks int64 [C/64]     where the ids of each block of 64 rows start in ``id_text``
     id_text   uint8 [C * 48]   the video ids, back to back (the shard is full when either runs out)
+    verify        int8 [C, V]  the verification descriptor (``verify_dims`` V in the header; absent when 0)
+    verify_scale  float32 [C]  its scale: the descriptor is ``verify * verify_scale``
 
-The ids live beside their rows, so a row names its video without a separate map (about 22 bytes per row for
-ids of 20 characters, against 80 in SQLite). Finding a row by its id uses a hash table built in memory from
-these columns at the first lookup and extended as rows are acknowledged (``shard_ids.IdTable``): it is
-derived data, so nothing about it has to survive a crash. How many rows are acknowledged is not in the shard
-but in the library's manifest: rows past that count and their ids are an unacknowledged (possibly torn) tail
-that recovery clears and the next append overwrites.
+The verification descriptor lies past every other column, so the scan's memory traffic is the codes' alone; it is
+read only for the candidates a search re-ranks. The ids live beside their rows, so a row names its video without a
+separate map (about 22 bytes per row for ids of 20 characters, against 80 in SQLite). Finding a row by its id uses
+a hash table built in memory from these columns at the first lookup and extended as rows are acknowledged
+(``shard_ids.IdTable``): it is derived data, so nothing about it has to survive a crash. How many rows are
+acknowledged is not in the shard but in the library's manifest: rows past that count and their ids are an
+unacknowledged (possibly torn) tail that recovery clears and the next append overwrites.
 """
 
 from __future__ import annotations
@@ -41,30 +44,38 @@ HEADER_BYTES = 4096
 TEXT_BYTES_PER_ROW = 48  # room for the ids: a shard of C rows holds C ids of 48 bytes on average
 _CHUNK_BYTES = 1 << 23  # a multiple of every column's width
 _COLUMNS = ("codes", "l2", "deleted", "id_sizes", "id_blocks", "id_text")
+_VERIFY_COLUMNS = ("verify", "verify_scale")
+_ROW_COLUMNS = ("codes", "l2", "deleted", "id_sizes", *_VERIFY_COLUMNS)  # one entry per row
+_DTYPES = {"l2": np.int16, "id_blocks": np.int64, "verify": np.int8, "verify_scale": np.float32}
 
 
 @dataclass(frozen=True)
 class ShardLayout:
     code_bytes: int
     capacity: int
+    verify_dims: int = 0
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return _COLUMNS + (_VERIFY_COLUMNS if self.verify_dims else ())
 
     @property
     def widths(self) -> dict[str, int]:
         """Bytes per entry of each column."""
-        return {"codes": self.code_bytes, "l2": 2, "deleted": 1, "id_sizes": 1, "id_blocks": 8, "id_text": 1}
+        return {"codes": self.code_bytes, "l2": 2, "deleted": 1, "id_sizes": 1, "id_blocks": 8, "id_text": 1,
+                "verify": self.verify_dims, "verify_scale": 4}  # fmt: skip
 
     @property
     def entries(self) -> dict[str, int]:
         """Entries of each column."""
         blocks = -(-self.capacity // shard_ids.BLOCK_ROWS)
         text = max(self.capacity * TEXT_BYTES_PER_ROW, MAX_ID_BYTES)  # a shard of one row takes any id
-        return {"codes": self.capacity, "l2": self.capacity, "deleted": self.capacity, "id_sizes": self.capacity,
-                "id_blocks": blocks, "id_text": text}  # fmt: skip
+        return {column: self.capacity for column in _ROW_COLUMNS} | {"id_blocks": blocks, "id_text": text}
 
     @property
     def offsets(self) -> dict[str, int]:
         offsets, position = {}, HEADER_BYTES
-        for column in _COLUMNS:
+        for column in self.columns:
             position += -position % 8
             offsets[column] = position
             position += self.entries[column] * self.widths[column]
@@ -76,12 +87,11 @@ class ShardLayout:
         return self.offsets["end"]
 
 
-def create_shard(path: Path, code_bytes: int, capacity: int, group: int) -> None:
+def create_shard(path: Path, code_bytes: int, capacity: int, group: int, verify_dims: int = 0) -> None:
     """A new, zero-filled shard file (sparse until written), durable before it is referenced."""
-    layout = ShardLayout(code_bytes, capacity)
-    header = json.dumps(
-        {"magic": MAGIC, "format": FORMAT, "code_bytes": code_bytes, "capacity": capacity, "group": group}
-    ).encode()
+    layout = ShardLayout(code_bytes, capacity, verify_dims)
+    fields = {"magic": MAGIC, "format": FORMAT, "code_bytes": code_bytes, "capacity": capacity, "group": group}
+    header = json.dumps(fields | ({"verify_dims": verify_dims} if verify_dims else {})).encode()
     temporary = path.with_suffix(".tmp")
     with temporary.open("wb") as handle:
         handle.write(header.ljust(HEADER_BYTES, b"\0"))
@@ -109,7 +119,7 @@ class Shard:
         header = read_header(path)
         self.path = path
         self.group = int(header["group"])
-        self.layout = ShardLayout(int(header["code_bytes"]), int(header["capacity"]))
+        self.layout = ShardLayout(int(header["code_bytes"]), int(header["capacity"]), int(header.get("verify_dims", 0)))
         if path.stat().st_size != self.layout.file_bytes:
             raise LibraryError(f"{path} has {path.stat().st_size} bytes, its header says {self.layout.file_bytes}")
         self._file = path.open("r+b" if writable else "rb")
@@ -121,12 +131,16 @@ class Shard:
             buffer.flags.writeable = False
         offsets, widths, entries = self.layout.offsets, self.layout.widths, self.layout.entries
         views = {}
-        for column in _COLUMNS:
+        for column in self.layout.columns:
             raw = buffer[offsets[column] : offsets[column] + entries[column] * widths[column]]
-            views[column] = raw.view({2: np.int16, 8: np.int64}.get(widths[column], np.uint8))
+            views[column] = raw.view(_DTYPES.get(column, np.uint8))
         self.codes = views["codes"].view(np.uint8).reshape(self.capacity, self.layout.code_bytes)
         self.l2, self.deleted = views["l2"], views["deleted"]
         self.id_sizes, self.id_blocks, self.id_text = views["id_sizes"], views["id_blocks"], views["id_text"]
+        self.verify = self.verify_scale = None  # a shard of a library without verification descriptors
+        if self.layout.verify_dims:
+            self.verify = views["verify"].reshape(self.capacity, self.layout.verify_dims)
+            self.verify_scale = views["verify_scale"]
         self._table = shard_ids.IdTable()
 
     @property
@@ -143,16 +157,29 @@ class Shard:
         text_left = len(self.id_text) - self.text_end(rows)
         return int(np.searchsorted(np.cumsum(lengths[:room]), text_left, side="right"))
 
-    def append(self, start: int, codes: np.ndarray, l2: np.ndarray, ids: shard_ids.PackedIds) -> None:
-        """Write rows ``[start, start + n)`` past the acknowledged ones: codes, categories and ids.
+    def append(
+        self,
+        start: int,
+        codes: np.ndarray,
+        l2: np.ndarray,
+        ids: shard_ids.PackedIds,
+        verify: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Write rows ``[start, start + n)`` past the acknowledged ones: codes, categories, ids and, in a shard
+        that keeps them, the verification descriptors (``verify``: int8 values and their scales).
 
         Disk space is allocated first (:meth:`_reserve`), so a full disk fails here with ``OSError`` and not
         later, inside the memory map, with SIGBUS.
         """
         stop = start + len(codes)
+        if (verify is None) != (self.verify is None):
+            keeps = "keeps" if self.verify is not None else "keeps no"
+            raise LibraryError(f"{self.path.name} {keeps} verification descriptors: rows come as the shard keeps")
         text_begin = self.text_end(start)
         self._reserve(start, stop, text_begin, text_begin + len(ids.text))
         self.codes[start:stop], self.l2[start:stop], self.deleted[start:stop] = codes, l2, 0
+        if verify is not None:
+            self.verify[start:stop], self.verify_scale[start:stop] = verify
         shard_ids.write_ids(self.id_sizes, self.id_blocks, self.id_text, start, ids, text_begin)
 
     def index(self, rows: int) -> None:
@@ -193,7 +220,7 @@ class Shard:
         through a memory map into a page the file system cannot allocate kills the process (SIGBUS). Whole
         pages: a page may be larger than a file system block (64 KiB pages on some arm64 kernels)."""
         offsets, widths, descriptor = self.layout.offsets, self.layout.widths, self._file.fileno()
-        spans = {column: (start, stop) for column in ("codes", "l2", "deleted", "id_sizes")}
+        spans = {column: (start, stop) for column in _ROW_COLUMNS if column in self.layout.columns}
         spans["id_blocks"] = (start // shard_ids.BLOCK_ROWS, (stop - 1) // shard_ids.BLOCK_ROWS + 1)
         spans["id_text"] = (text_begin, text_end)
         for column, (first, last) in spans.items():
@@ -213,7 +240,7 @@ class Shard:
         offsets, widths, entries = self.layout.offsets, self.layout.widths, self.layout.entries
         firsts = {"id_blocks": -(-rows // shard_ids.BLOCK_ROWS), "id_text": self.text_end(rows)}
         written = False
-        for column in _COLUMNS:
+        for column in self.layout.columns:
             begin = offsets[column] + firsts.get(column, rows) * widths[column]
             written |= self._zero(begin, offsets[column] + entries[column] * widths[column])
         return written
@@ -234,9 +261,9 @@ class Shard:
         self._map.flush()
         os.fsync(self._file.fileno())
 
-    def checksum(self, rows: int, start: int = 0, previous: tuple[int, ...] = (0,) * 5) -> tuple[int, ...]:
-        """CRC-32 of codes, L2, id sizes, id text and id block offsets over rows [start, rows), continuing
-        ``previous``.
+    def checksum(self, rows: int, start: int = 0, previous: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """CRC-32 of codes, L2, id sizes, id text, id block offsets and, where kept, the verification descriptors
+        and their scales over rows [start, rows), continuing ``previous`` (None: from the start).
 
         Per column, so appending rows extends the checksums without rereading the shard (each block offset is
         written once, with the block's first row). Tombstones are not covered: they change after a row is
@@ -244,8 +271,16 @@ class Shard:
         """
         text = self.id_text[self.text_end(start) : self.text_end(rows)]
         blocks = self.id_blocks[-(-start // shard_ids.BLOCK_ROWS) : -(-rows // shard_ids.BLOCK_ROWS)]
-        columns = (self.codes[start:rows], self.l2[start:rows], self.id_sizes[start:rows], text, blocks)
+        columns = [self.codes[start:rows], self.l2[start:rows], self.id_sizes[start:rows], text, blocks]
+        if self.verify is not None:
+            columns += [self.verify[start:rows], self.verify_scale[start:rows]]
+        previous = previous or (0,) * len(columns)
         return tuple(zlib.crc32(np.ascontiguousarray(column).tobytes(), crc) for column, crc in zip(columns, previous))
+
+    def verification(self, rows: np.ndarray) -> np.ndarray:
+        """float32 ``[len(rows), V]``: the verification descriptors of ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.verify[rows].astype(np.float32) * self.verify_scale[rows, None]
 
     def close(self) -> None:
         # numpy views keep the buffer exported; mmap refuses to close then, and the GC frees it later

@@ -63,8 +63,9 @@ class Storage:
         """An empty shard file for ``group`` and its entry (not yet in the manifest's list)."""
         name = f"g{group:05d}-{self.manifest.next_shard:06d}.shard"
         self.manifest.next_shard += 1
-        create_shard(self.shard_path(name), self.manifest.code_bytes, self.manifest.shard_capacity, group)
-        return ShardEntry(name=name, group=group)
+        manifest = self.manifest
+        create_shard(self.shard_path(name), manifest.code_bytes, manifest.shard_capacity, group, manifest.verify_dims)
+        return ShardEntry(name=name, group=group, checksum=list(self.shard(name).checksum(0)))
 
     def entry(self, name: str) -> ShardEntry | None:
         return next((entry for entry in self.manifest.shards if entry.name == name), None)

@@ -2,8 +2,8 @@
 
 Protocol (each step durable before the next; a crash anywhere keeps every acknowledged row):
 
-1. rows (codes, categories and video ids) are written past the acknowledged count of their group's open
-   shard, shard fsynced;
+1. rows (codes, categories, video ids and, where the library keeps them, verification descriptors) are written
+   past the acknowledged count of their group's open shard, shard fsynced;
 2. the manifest (row counts, checksums, generation, rows to tombstone) is replaced atomically —
    this is the acknowledgement;
 3. tombstones of replaced/removed rows are written to the shards (and re-applied on every open).
@@ -28,9 +28,20 @@ from deephash.index.storage import SHARD_DIR, Storage
 MAX_L2 = 1 << 15  # L2 ids are stored as int16
 
 
-def add_many(storage: Storage, video_ids: Sequence[str], codes: np.ndarray, l1: np.ndarray, l2: np.ndarray) -> Counter:
-    """Idempotent batch insert on video id ('added', 'replaced', 'unchanged'), durable when it returns."""
+def add_many(
+    storage: Storage,
+    video_ids: Sequence[str],
+    codes: np.ndarray,
+    l1: np.ndarray,
+    l2: np.ndarray,
+    verify: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Counter:
+    """Idempotent batch insert on video id ('added', 'replaced', 'unchanged'), durable when it returns.
+
+    ``verify``: the rows' verification descriptors (int8 ``[n, V]`` and scales ``[n]``), required by a library
+    that keeps them and not kept by one that does not."""
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    verify = _checked_verification(storage, verify, len(codes))
     ids = [check_video_id(video) for video in video_ids]
     l1, l2 = np.asarray(l1, dtype=np.int64), np.asarray(l2, dtype=np.int64)
     if codes.ndim != 2 or codes.shape[1] != storage.manifest.code_bytes:
@@ -59,8 +70,26 @@ def add_many(storage: Storage, video_ids: Sequence[str], codes: np.ndarray, l1: 
         appends.append(index)
     if appends:
         packed = PackedIds.of([ids[i] for i in appends])
-        _commit(storage, packed, codes[appends], l1[appends], l2[appends], tombstones)
+        kept = None if verify is None else (verify[0][appends], verify[1][appends])
+        _commit(storage, packed, codes[appends], l1[appends], l2[appends], tombstones, kept)
     return outcome
+
+
+def _checked_verification(
+    storage: Storage, verify: tuple[np.ndarray, np.ndarray] | None, rows: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    dims = storage.manifest.verify_dims
+    if not dims:
+        return None  # a library of codes alone
+    if verify is None:
+        raise LibraryError(f"{storage.folder} keeps {dims}-dimensional verification descriptors: give each row its")
+    values, scales = np.asarray(verify[0], dtype=np.int8), np.asarray(verify[1], dtype=np.float32)
+    if values.shape != (rows, dims) or scales.shape != (rows,):
+        raise IncompatibleLibrary(
+            f"verification descriptors of shape {values.shape} (scales {scales.shape}) for {rows} rows; the library "
+            f"keeps {dims} dimensions"
+        )
+    return values, scales
 
 
 def remove(storage: Storage, video_id: str) -> bool:
@@ -72,7 +101,7 @@ def remove(storage: Storage, video_id: str) -> bool:
     return True
 
 
-def _commit(storage: Storage, ids: PackedIds, codes, l1, l2, tombstones) -> None:
+def _commit(storage: Storage, ids: PackedIds, codes, l1, l2, tombstones, verify) -> None:
     touched: dict[str, tuple[int, int]] = {}  # shard → (first new row, end)
     for group in np.unique(l1):  # step 1, a contiguous slice per shard
         members = np.flatnonzero(l1 == group)
@@ -82,7 +111,8 @@ def _commit(storage: Storage, ids: PackedIds, codes, l1, l2, tombstones) -> None
             start, end = touched.get(entry.name, (entry.rows, entry.rows))
             take = shard.rows_that_fit(end, ids.lengths[members])
             chosen, members = members[:take], members[take:]
-            shard.append(end, codes[chosen], l2[chosen], ids.take(chosen))
+            rows = None if verify is None else (verify[0][chosen], verify[1][chosen])
+            shard.append(end, codes[chosen], l2[chosen], ids.take(chosen), rows)
             touched[entry.name] = (start, end + take)
     for name in touched:
         storage.shard(name).flush()
