@@ -44,7 +44,8 @@ def _frames_input(module, frames: np.ndarray):
 def _hashes(response, count: int, config: ModelConfig) -> list[VideoHash]:
     outputs = {name: response.as_numpy(name) for name in config.output_names}
     outputs = {
-        name: value.reshape(count, -1) if name == "code" else value.reshape(-1) for name, value in outputs.items()
+        name: value.reshape(count, -1) if name in ("code", "verification") else value.reshape(-1)
+        for name, value in outputs.items()
     }
     return hashes_from_outputs(outputs, config)
 

@@ -31,6 +31,7 @@ class VideoHash:
     extra: dict[str, Category] = field(default_factory=dict)
     frames_used: int = 0
     repeated_frames: bool = False
+    verification: np.ndarray | None = None  # float32 [V]: the verification descriptor, from a model that has one
 
     @property
     def code_hex(self) -> str:
@@ -53,6 +54,8 @@ class VideoHash:
 def hashes_from_outputs(outputs: dict[str, np.ndarray], config: ModelConfig) -> list[VideoHash]:
     """Model outputs of a batch (by output name, as ONNX Runtime and Triton return them) → results."""
     taxonomy = config.taxonomy
+    verification = outputs.get("verification")
+    verification = None if verification is None else np.asarray(verification, dtype=np.float32)
     results = []
     for row in range(len(outputs["code"])):
         l1, l2 = int(outputs["l1_id"][row]), int(outputs["l2_id"][row])
@@ -66,6 +69,7 @@ def hashes_from_outputs(outputs: dict[str, np.ndarray], config: ModelConfig) -> 
                 l1=Category(l1, taxonomy.l1_names[l1], float(outputs["l1_prob"][row])),
                 l2=Category(l2, taxonomy.l2_names[l2], float(outputs["l2_prob"][row])),
                 extra=extra,
+                verification=verification[row] if verification is not None else None,
             )
         )
     return results

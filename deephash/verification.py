@@ -33,7 +33,7 @@ class Embedding:
 
     centre: np.ndarray  # float32 [D]
     planes: np.ndarray  # float32 [D, dims]
-    descriptor: DescriptorSettings
+    descriptor: DescriptorSettings | None  # the settings of the descriptors it was fitted on (None: not recorded)
 
     @property
     def dims(self) -> int:
@@ -43,6 +43,8 @@ class Embedding:
         return normalise((normalise(descriptors) - self.centre) @ self.planes)
 
     def save(self, path: Path) -> None:
+        if self.descriptor is None:
+            raise ModelError("an embedding is saved with the descriptor settings it was fitted on")
         descriptor = json.dumps(self.descriptor.to_json())
         np.savez(path, centre=self.centre, planes=self.planes, descriptor=descriptor)
 

@@ -17,10 +17,14 @@ class Agreement:
     l1_agreement: float  # share of videos with the same L1 category
     l2_agreement: float
     max_probability_difference: float  # over the L1 and L2 probabilities
+    # least cosine between the two verification descriptors of a video (1.0: none, or identical)
+    min_verification_cosine: float = 1.0
 
-    def passes(self, min_bit_agreement: float = 0.999) -> bool:
-        """Close enough to serve in place of the reference: nearly every bit, and every category."""
-        return self.bit_agreement >= min_bit_agreement and self.l1_agreement == 1.0 and self.l2_agreement == 1.0
+    def passes(self, min_bit_agreement: float = 0.999, min_cosine: float = 0.999) -> bool:
+        """Close enough to serve in place of the reference: nearly every bit, every category, and verification
+        descriptors that point the same way."""
+        categories = self.l1_agreement == 1.0 and self.l2_agreement == 1.0
+        return self.bit_agreement >= min_bit_agreement and categories and self.min_verification_cosine >= min_cosine
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -36,4 +40,13 @@ def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.nd
         max_probability_difference=float(
             max(np.abs(reference[name] - candidate[name]).max() for name in ("l1_prob", "l2_prob"))
         ),
+        min_verification_cosine=_least_cosine(reference.get("verification"), candidate.get("verification")),
     )
+
+
+def _least_cosine(reference: np.ndarray | None, candidate: np.ndarray | None) -> float:
+    if reference is None:
+        return 1.0
+    a, b = (np.asarray(value, dtype=np.float64) for value in (reference, candidate))
+    cosines = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return float(cosines.min())

@@ -53,8 +53,11 @@ class TritonModelConfig:
 
     def to_proto(self, model: ModelConfig, name: str = SERVED_MODEL_NAME) -> model_config_pb2.ModelConfig:
         outputs = [{"name": "code", "data_type": "TYPE_UINT8", "dims": [model.code_bits // 8]}]
-        for output in model.output_names[1:]:  # one value per video: Triton's [1] reshaped to a scalar
-            data_type = "TYPE_INT64" if output.endswith("_id") else "TYPE_FP32"
+        for output in model.output_names[1:]:
+            if output == "verification":
+                outputs.append({"name": output, "data_type": "TYPE_FP32", "dims": [model.verify_dims]})
+                continue
+            data_type = "TYPE_INT64" if output.endswith("_id") else "TYPE_FP32"  # one value per video: [1] as a scalar
             outputs.append({"name": output, "data_type": data_type, "dims": [1], "reshape": {"shape": []}})
         config: dict = {
             "name": name,

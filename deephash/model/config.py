@@ -135,6 +135,9 @@ class ModelConfig:
     # change part's bits of a split projection, training/instance.py, which views trimmed or sped up in the
     # synthetic training set would teach the heads to override)
     anchor_only_bits: int = 0
+    # dimensions of the verification descriptor the model outputs beside the code (deephash/verification.py;
+    # a whitened embedding of the video descriptor that re-ranks and decides copies); 0 = none
+    verify_dims: int = 0
 
     def __post_init__(self) -> None:
         if (self.l1_bits + self.l2_bits) % 64:
@@ -143,6 +146,8 @@ class ModelConfig:
             raise ModelError(f"need 0 <= trust_from < trust_full <= 1, got {self.trust_from}, {self.trust_full}")
         if not 0 <= self.anchor_only_bits <= self.l2_bits:
             raise ModelError(f"anchor_only_bits must be within 0..{self.l2_bits}, got {self.anchor_only_bits}")
+        if self.verify_dims < 0:
+            raise ModelError(f"verify_dims must be >= 0, got {self.verify_dims}")
         if self.instance_grid < 1:
             raise ModelError(f"instance_grid must be >= 1, got {self.instance_grid}")
         if self.motion_weight < 0:
@@ -176,7 +181,7 @@ class ModelConfig:
         names = ["code", "l1_id", "l1_prob", "l2_id", "l2_prob"]
         for name in self.taxonomy.extra:
             names += [f"{name}_id", f"{name}_prob"]
-        return names
+        return names + (["verification"] if self.verify_dims else [])
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -36,6 +36,7 @@ from deephash.errors import ModelError
 from deephash.model.config import ModelConfig
 from deephash.model.encoder import FrameEncoder
 from deephash.model.pooling import video_descriptor, video_descriptor_dim
+from deephash.model.verification_head import VerificationHead
 
 # Logit for the padding slots of groups with fewer L2 classes than the largest group; finite so that
 # FP16 engines do not turn it into NaN.
@@ -200,7 +201,8 @@ class DeepHashNet(nn.Module):
 
     Outputs: packed code ``uint8 [B, L/8]``, L1 id ``int64 [B]``, L1 probability ``float [B]``, L2 id
     (global) ``int64 [B]``, L2 probability (within the predicted group) ``float [B]``, then for each extra
-    label dimension its id and probability.
+    label dimension its id and probability, then (``verify_dims`` > 0) the verification descriptor
+    ``float [B, verify_dims]``.
     """
 
     def __init__(self, config: ModelConfig, backbone_weights: str | None = None) -> None:
@@ -208,10 +210,18 @@ class DeepHashNet(nn.Module):
         self.config = config
         self.encoder = FrameEncoder.for_config(config, backbone_weights)
         self.head = CascadeHead(config, self.encoder.feature_dim, self.encoder.regional_dim)
+        self.verification = None
+        if config.verify_dims:
+            descriptor_dim = video_descriptor_dim(self.encoder.regional_dim, config.motion_weight)
+            self.verification = VerificationHead(
+                self.encoder.feature_dim, descriptor_dim, config.verify_dims, config.motion_weight
+            )
         self.register_buffer("bit_weights", 2 ** torch.arange(7, -1, -1, dtype=torch.float32))
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.outputs_from_head(self.head(self.encoder(frames)))
+        features = self.encoder(frames)
+        outputs = self.outputs_from_head(self.head(features))
+        return outputs if self.verification is None else (*outputs, self.verification(features))
 
     def outputs_from_head(self, out: HeadOutput) -> tuple[torch.Tensor, ...]:
         bits = (out.hash_pre >= 0).float()
