@@ -43,6 +43,7 @@ class VideoSearch(Protocol):
         masks: np.ndarray | None = None,
         groups: Sequence[int | None] | None = None,
         exclude: Sequence[str | None] | None = None,
+        verify: np.ndarray | None = None,
     ) -> list[list[Hit]]: ...
 
 
@@ -61,6 +62,7 @@ class Neighbour:
     audio_distance: int | None
     l1: int
     l2: int
+    similarity: float | None = None  # of the verification descriptors, where the search re-ranked by them
 
 
 class Catalog:
@@ -88,7 +90,8 @@ class Catalog:
         self.audio: AudioIndex | None = None
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.video = Library.open_or_create(data_dir / "video", self.config.code_bits, self.version)
+            bits, dims = self.config.code_bits, self.config.verify_dims
+            self.video = Library.open_or_create(data_dir / "video", bits, self.version, dims)
             try:
                 self.video_search = self.video if video_search is None else video_search(self.video)
             except BaseException:
@@ -121,8 +124,9 @@ class Catalog:
         if hashed.model_version != self.version:
             raise IncompatibleLibrary(f"codes of model {hashed.model_version}, library of {self.version}")
         video = hashed.video
-        rows = CodeRows([video_id], video.code[None], np.array([video.l1.id]), np.array([video.l2.id]), [hashed.audio])
-        return next(iter(self.add_many(rows)))
+        verification = None if video.verification is None else video.verification[None]
+        l1, l2 = np.array([video.l1.id]), np.array([video.l2.id])
+        return next(iter(self.add_many(CodeRows([video_id], video.code[None], l1, l2, [hashed.audio], verification))))
 
     def add_many(self, rows: CodeRows) -> Counter:
         """Store a batch of this model's codes in one durable commit per library (:mod:`deephash.ingestion`)."""
@@ -152,7 +156,10 @@ class Catalog:
         audio_code: np.ndarray | None = None,
         options: SearchOptions = SearchOptions(),
         exclude: str | None = None,
+        verification: np.ndarray | None = None,
     ) -> list[Neighbour]:
+        """Neighbours of a query video (its code, categories, audio code and, for a search of copies, its
+        verification descriptor: an upload's own, or a stored video's), by ``options``."""
         if video_code is not None and len(video_code) * 8 != self.video.code_bits:
             raise IncompatibleLibrary(f"video code of {len(video_code) * 8} bits, library {self.video.code_bits}")
         modality, video_hits, audio_hits = options.modality, [], []
@@ -162,15 +169,16 @@ class Catalog:
                 video_code,
                 pool,
                 max_distance=options.radius if modality == "video" else None,
-                masks=self.mask.for_query(l1, l2) if options.masked else None,
-                groups=[l1] if options.same_group else None,
+                masks=self.mask.for_query(l1, l2) if options.uses_mask else None,
+                groups=[l1] if options.in_group else None,
                 exclude=[exclude],
+                verify=verification[None] if options.verified and verification is not None else None,
             )[0]
         if modality in ("audio", "both") and audio_code is not None:
             radius = options.radius if modality == "audio" else None
             audio_hits = self.audio.search(audio_code, pool, radius, exclude)
         if modality == "video":
-            return [Neighbour(h.video_id, h.distance, h.distance, None, h.l1, h.l2) for h in video_hits]
+            return [Neighbour(h.video_id, h.distance, h.distance, None, h.l1, h.l2, h.similarity) for h in video_hits]
         if modality == "audio":
             videos = self.video.get_many([hit.video_id for hit in audio_hits])
             return [
@@ -181,7 +189,7 @@ class Catalog:
         return self._fuse(video_code, audio_code, video_hits, audio_hits, options, l1, l2)
 
     def _fuse(self, video_code, audio_code, video_hits, audio_hits, options, l1, l2) -> list[Neighbour]:
-        mask = self.mask.for_query(l1, l2) if options.masked else None
+        mask = self.mask.for_query(l1, l2) if options.uses_mask else None
         video_bits = int(np.unpackbits(mask).sum()) if mask is not None else self.video.code_bits
         candidates = list(dict.fromkeys([hit.video_id for hit in video_hits] + [hit.video_id for hit in audio_hits]))
         videos = self.video.get_many(candidates)

@@ -24,23 +24,27 @@ from deephash.index import Library
 
 @dataclass(frozen=True)
 class CodeRows:
-    """Codes of a batch of videos, as the model made them: ``audio[i]`` is None for a video without sound."""
+    """Codes of a batch of videos, as the model made them: ``audio[i]`` is None for a video without sound;
+    ``verification``: the model's verification descriptors ``[n, V]`` (None from a model without them)."""
 
     video_ids: Sequence[str]
     codes: np.ndarray  # [n, code bytes] uint8
     l1: np.ndarray  # [n]
     l2: np.ndarray  # [n]
     audio: Sequence[np.ndarray | None]
+    verification: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         sizes = {len(self.video_ids), len(self.codes), len(self.l1), len(self.l2), len(self.audio)}
+        sizes |= set() if self.verification is None else {len(self.verification)}
         if len(sizes) != 1:
             raise ValueError(f"a batch's ids, codes, categories and audio codes differ in length: {sorted(sizes)}")
 
 
 def write_codes(video: Library, audio: AudioIndex | None, rows: CodeRows) -> Counter:
     """Write a batch durably, audio first; the video library's outcomes ("added", "replaced", "unchanged").
-    ``audio`` None: a video library alone, kept without audio codes."""
+    ``audio`` None: a video library alone, kept without audio codes. Verification descriptors go beside the codes
+    in a library that keeps them (one made before them keeps codes alone)."""
     if not len(rows.video_ids):
         return Counter()
     if audio is not None:
@@ -50,4 +54,5 @@ def write_codes(video: Library, audio: AudioIndex | None, rows: CodeRows) -> Cou
         for i, code in enumerate(rows.audio):
             if code is None:
                 audio.remove(rows.video_ids[i])  # a no-op (nothing written) for an id it does not hold
-    return video.add_many(list(rows.video_ids), rows.codes, np.asarray(rows.l1), np.asarray(rows.l2))
+    l1, l2 = np.asarray(rows.l1), np.asarray(rows.l2)
+    return video.add_many(list(rows.video_ids), rows.codes, l1, l2, rows.verification)

@@ -29,6 +29,7 @@ from deephash.errors import DeepHashError, IncompatibleLibrary, InvalidRequest, 
 from deephash.index import Hit, Library
 from deephash.index.layout import Layout
 from deephash.index.manifest import MANIFEST_FILE, Manifest
+from deephash.index.rerank import OVERSAMPLING, rerank_hits
 
 RETRY_PAUSE_S = 0.05
 MAX_BATCH_REQUESTS = 64  # concurrent requests the router sends to the holders as one batch
@@ -235,7 +236,7 @@ class RaySearchClient:
     """
 
     def __init__(self, app: str, library: Library, address: str) -> None:
-        self.app, self.address, self.folder = app, address, library.folder.resolve()
+        self.app, self.address, self.folder, self.library = app, address, library.folder.resolve(), library
         self._handle = None
 
     def _connected(self):
@@ -259,7 +260,15 @@ class RaySearchClient:
         masks: np.ndarray | None = None,
         groups: list[int | None] | None = None,
         exclude: list[str | None] | None = None,
+        verify: np.ndarray | None = None,
+        oversampling: int = OVERSAMPLING,
     ) -> list[list[Hit]]:
+        """As ``Library.search``; with ``verify``, the holders' exact merge of the ``k * oversampling`` nearest is
+        re-ranked here by the library's stored descriptors, so the answer is the one process's."""
+        if verify is not None and self.library.verify_dims:
+            wide = k * oversampling
+            found = self.search(queries, wide, max_distance=max_distance, masks=masks, groups=groups, exclude=exclude)
+            return [rerank_hits(self.library, hits, query, k) for hits, query in zip(found, np.atleast_2d(verify))]
         queries = np.atleast_2d(np.asarray(queries, dtype=np.uint8))
         if masks is not None:
             masks = np.broadcast_to(np.atleast_2d(masks), queries.shape).copy()

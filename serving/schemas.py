@@ -33,6 +33,9 @@ class NeighbourOut(BaseModel):
     audio_distance: int | None
     l1: int
     l2: int
+    similarity: float | None = Field(
+        None, description="cosine of the verification descriptors, where the search re-ranked by them"
+    )
 
 
 class AddOut(BaseModel):

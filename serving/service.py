@@ -182,21 +182,21 @@ class DeepHashService:
             record["outcome"] = outcome
             return AddOut(video_id=video_id, outcome=outcome, reused_stored_code=False)
 
-    async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None):
+    async def _search(self, query, l1: int, l2: int, audio, options: SearchOptions, exclude: str | None, verify=None):
         async with self.lock:
-            found = await off_loop(lambda: self._library().search(query, l1, l2, audio, options, exclude))
+            found = await off_loop(lambda: self._library().search(query, l1, l2, audio, options, exclude, verify))
         return [NeighbourOut(**neighbour.__dict__) for neighbour in found]
 
     @bentoml.api
     async def search(
         self, ctx: bentoml.Context, video: Path, options: SearchOptions = DEFAULT_SEARCH
     ) -> list[NeighbourOut]:
-        """Top-k neighbours of an uploaded video (hashed, not stored)."""
+        """Top-k neighbours of an uploaded video (not stored): its copies, or (``intent: similar``) its category's."""
         self.access.allow(ctx, "read")
         hashed = await self._hash(video)
         SEARCHES.labels("video", options.modality).inc()
-        code, l1, l2 = hashed.video.code, hashed.video.l1.id, hashed.video.l2.id
-        return await self._search(code, l1, l2, hashed.audio, options, None)
+        video = hashed.video
+        return await self._search(video.code, video.l1.id, video.l2.id, hashed.audio, options, None, video.verification)
 
     @bentoml.api
     async def search_code(
@@ -217,7 +217,7 @@ class DeepHashService:
         async with self.lock:
             stored, audio = await off_loop(self._library().stored, video_id)
         SEARCHES.labels("id", options.modality).inc()
-        return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id)
+        return await self._search(stored.code, stored.l1, stored.l2, audio, options, video_id, stored.verify)
 
     @bentoml.api
     async def get(self, ctx: bentoml.Context, video_id: str) -> StoredOut:

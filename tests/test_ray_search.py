@@ -15,7 +15,7 @@ from deephash.index.layout import propose_layout
 
 pytestmark = pytest.mark.slow  # a local Ray cluster and Ray Serve
 
-ROWS, GROUPS = 60_000, 4
+ROWS, GROUPS, VERIFY_DIMS = 60_000, 4, 16
 BIG_ROWS, BIG_GROUPS = 5_000_000, 8
 REPLICA_CPUS = 0.1  # every replica of both applications and Serve's own actors on a 2-CPU cluster
 
@@ -31,9 +31,10 @@ def _few_bit_codes(rng: np.random.Generator, count: int) -> np.ndarray:
 def library(tmp_path_factory):
     rng = np.random.default_rng(0)
     folder = tmp_path_factory.mktemp("ray-search") / "lib"
-    with Library.create(folder, 128, "model", shard_capacity=4096) as created:
+    with Library.create(folder, 128, "model", shard_capacity=4096, verify_dims=VERIFY_DIMS) as created:
         groups, l2 = rng.integers(0, GROUPS, ROWS), rng.integers(0, 9, ROWS)
-        created.add_many([f"v{n}" for n in range(ROWS)], _few_bit_codes(rng, ROWS), groups, l2)
+        descriptors = rng.standard_normal((ROWS, VERIFY_DIMS)).astype(np.float32)
+        created.add_many([f"v{n}" for n in range(ROWS)], _few_bit_codes(rng, ROWS), groups, l2, descriptors)
         created.remove("v7")  # a tombstone the holders must skip too
     return folder
 
@@ -87,6 +88,17 @@ def test_the_router_answers_exactly_what_one_scan_answers(library, router):
         assert _pairs(answer["hits"]) == expected
     radius = _expected(library, queries[:50], 20, max_distance=6)
     assert _pairs(router.search.remote(queries[:50], 20, 6).result()["hits"]) == radius
+
+
+def test_a_verified_search_through_the_holders_is_the_one_process_answer(library, router):
+    from serving.ray_search import RaySearchClient
+
+    rng = np.random.default_rng(5)
+    queries, verify = _few_bit_codes(rng, 60), rng.standard_normal((60, VERIFY_DIMS)).astype(np.float32)
+    with Library.open(library) as local:
+        expected = local.search(queries, 5, verify=verify, oversampling=8)
+        answer = RaySearchClient("search", local, "auto").search(queries, 5, verify=verify, oversampling=8)
+    assert answer == expected and all(hit.similarity is not None for hits in answer for hit in hits)
 
 
 def test_a_malformed_request_is_refused_alone(library, router):

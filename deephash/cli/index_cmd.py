@@ -64,9 +64,11 @@ def add_parser(subparsers) -> None:
 
     search = actions.add_parser(
         "search",
-        help="top-k by (masked) Hamming distance",
+        help="the copies of a video, a code or a stored id (or, --similar, videos of its category)",
         description="Query by --video (hashed with the model), --code HEX with --l1/--l2, or --id of a stored "
-        "video. By default the query's category mask is applied and only its L1 group is scanned.",
+        "video. By default it finds copies: every group by plain Hamming distance, the candidates re-ranked by "
+        "the verification descriptor where the library keeps them (a --video's own, a stored --id's); --similar "
+        "finds videos of the query's category instead (its L1 group, under its category mask).",
     )
     search.add_argument("library", type=Path)
     query = search.add_mutually_exclusive_group(required=True)
@@ -141,15 +143,17 @@ def _open(path: Path, writable: bool = False) -> Library:
 
 
 def run_create(args) -> int:
-    bits, version = args.bits, args.model_version
+    bits, version, dims = args.bits, args.model_version, 0
     if bits is None or version is None:
         from deephash.model.artifacts import load_config, model_version
 
         folder = model_dir(args)
-        bits = bits or load_config(folder).code_bits
+        config = load_config(folder)
+        bits, dims = bits or config.code_bits, config.verify_dims
         version = version or model_version(folder)
-    Library.create(args.library, bits, version, args.shard_capacity).close()
-    print(f"created {args.library}: {bits}-bit codes of model {version[:12]}")
+    Library.create(args.library, bits, version, args.shard_capacity, dims).close()
+    kept = f", {dims}-dimensional verification descriptors" if dims else ""
+    print(f"created {args.library}: {bits}-bit codes of model {version[:12]}{kept}")
     return 0
 
 
@@ -169,7 +173,9 @@ def run_add(args) -> int:
                     failures += 1
                     print(f"{video.stem}: error: {hashed.error}")
                     continue
-                rows = CodeRows([video.stem], result.code[None], [result.l1.id], [result.l2.id], [hashed.audio])
+                verification = None if result.verification is None else result.verification[None]
+                ids, l1, l2 = [video.stem], [result.l1.id], [result.l2.id]
+                rows = CodeRows(ids, result.code[None], l1, l2, [hashed.audio], verification)
                 outcome = next(iter(write_codes(library, audio, rows)))
                 print(f"{video.stem}: {outcome} ({result.l1.name}/{result.l2.name}, {result.code_hex})")
     finally:
@@ -194,36 +200,38 @@ def run_import(args) -> int:
 
 def run_search(args) -> int:
     with _open(args.library) as library:
-        exclude = None
+        exclude, verification = None, None
         if args.video is not None:
             from deephash.hasher import EmbeddedHasher
 
             hasher = EmbeddedHasher(model_dir(args))
             library.check_compatible(hasher.config.code_bits, hasher.version)
             result = hasher.hash_video(args.video)
-            code, l1, l2 = result.code, result.l1.id, result.l2.id
+            code, l1, l2, verification = result.code, result.l1.id, result.l2.id, result.verification
         elif args.video_id is not None:
             stored = library.get(args.video_id)
-            code, l1, l2, exclude = stored.code, stored.l1, stored.l2, [args.video_id]
+            code, l1, l2, exclude, verification = stored.code, stored.l1, stored.l2, [args.video_id], stored.verify
         else:
             if args.l1 is None or args.l2 is None:
                 raise CommandError("--code needs --l1 and --l2 (for the mask and the group)")
             code, l1, l2 = from_hex(args.code, library.code_bits), args.l1, args.l2
         options = search_options_from_args(args)
-        mask = CategoryMask.load(model_dir(args) / MASK_FILE).for_query(l1, l2) if options.masked else None
+        mask = CategoryMask.load(model_dir(args) / MASK_FILE).for_query(l1, l2) if options.uses_mask else None
         hits = library.search(
             code,
             options.k,
             max_distance=options.radius,
             masks=mask,
-            groups=[l1] if options.same_group else None,
+            groups=[l1] if options.in_group else None,
             exclude=exclude,
+            verify=verification if options.verified else None,
         )[0]
     for rank, hit in enumerate(hits, start=1):
         if args.json:
             print(json.dumps({"rank": rank, **dataclasses.asdict(hit)}))
         else:
-            print(f"{rank:>4}  {hit.distance:>4}  {hit.video_id}  (l1 {hit.l1}, l2 {hit.l2})")
+            similarity = "" if hit.similarity is None else f"  similarity {hit.similarity:.3f}"
+            print(f"{rank:>4}  {hit.distance:>4}  {hit.video_id}  (l1 {hit.l1}, l2 {hit.l2}){similarity}")
     if not hits and not args.json:
         print("no results")
     return 0

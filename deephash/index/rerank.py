@@ -46,6 +46,19 @@ def with_similarities(storage: Storage, placed: list[PlacedHit], query: np.ndarr
     return out
 
 
+def rerank_hits(library, hits: list[Hit], query: np.ndarray, k: int) -> list[Hit]:
+    """Hits in the scan's order (from another process: shard holders) re-ranked by ``library``'s stored
+    descriptors; the same answer as :func:`verified_search` on the same candidates (ties keep the scan's order)."""
+    stored = library.get_many([hit.video_id for hit in hits])
+    query = np.asarray(query, dtype=np.float32)
+    similar = [
+        (place, replace(hit, similarity=float(stored[hit.video_id].verify @ query)))
+        for place, hit in enumerate(hits)
+        if hit.video_id in stored  # removed meanwhile
+    ]
+    return [hit for _, hit in sorted(similar, key=lambda item: (-item[1].similarity, item[0]))[:k]]
+
+
 def best_verified(placed: list[PlacedHit], k: int) -> list[PlacedHit]:
     """The ``k`` most similar of hits that carry similarities, ties in the scan's order."""
     return sorted(placed, key=lambda h: (-h.hit.similarity, h.distance, h.shard_index, h.row))[:k]

@@ -176,5 +176,9 @@ def _commit(batch: dict, catalog: Catalog, errors: ErrorLog, uris: dict[str, str
         [{"video_id": ids[i], "uri": uris[ids[i]], "error": str(batch["error"][i])} for i in np.flatnonzero(~ok)]
     )
     audio = [batch["audio"][i] if batch["has_audio"][i] else None for i in good]
-    catalog.add_many(CodeRows([ids[i] for i in good], batch["code"][good], batch["l1"][good], batch["l2"][good], audio))
+    verification = batch["verification"][good] if catalog.config.verify_dims else None
+    rows = CodeRows(
+        [ids[i] for i in good], batch["code"][good], batch["l1"][good], batch["l2"][good], audio, verification
+    )
+    catalog.add_many(rows)
     return len(good), int((~ok).sum())

@@ -56,17 +56,23 @@ class CodeModel:
         self.hasher = EmbeddedHasher(model_dir, threads=threads, device=device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Sampled rows → code, L1 and L2 of each good row; failed rows pass through with their error."""
+        """Sampled rows → code, L1, L2 and verification descriptor (zeros for a model without one) of each good
+        row; failed rows pass through with their error."""
         good = np.flatnonzero(batch["error"] == "")
-        count, code_bytes = len(batch["video_id"]), self.hasher.config.code_bits // 8
+        config = self.hasher.config
+        count, code_bytes = len(batch["video_id"]), config.code_bits // 8
         codes = np.zeros((count, code_bytes), dtype=np.uint8)
+        verification = np.zeros((count, config.verify_dims), dtype=np.float32)
         l1, l2 = np.full(count, -1, dtype=np.int32), np.full(count, -1, dtype=np.int32)
         if len(good):
             for row, result in zip(good, self.hasher.hash_frames(batch["frames"][good])):
                 codes[row], l1[row], l2[row] = result.code, result.l1.id, result.l2.id
+                if result.verification is not None:
+                    verification[row] = result.verification
         return {
             "video_id": batch["video_id"],
             "code": codes,
+            "verification": verification,
             "l1": l1,
             "l2": l2,
             "audio": batch["audio"],
