@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from deephash.errors import ModelError
-from deephash.model.config import DescriptorSettings
+from deephash.model.config import DescriptorSettings, refuse_other_descriptors
 
 INT8_MAX = 127
 
@@ -38,6 +38,10 @@ class Embedding:
     @property
     def dims(self) -> int:
         return self.planes.shape[1]
+
+    def check_fits(self, descriptor: DescriptorSettings) -> None:
+        """Refuse a model whose descriptor is not the one this embedding was fitted on."""
+        refuse_other_descriptors("verification embedding", self.descriptor, descriptor)
 
     def embed(self, descriptors: np.ndarray) -> np.ndarray:
         return normalise((normalise(descriptors) - self.centre) @ self.planes)

@@ -24,10 +24,12 @@ from deephash.real_footage import margin_over_simhash, measure_real_footage, rea
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
 from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views
 from deephash.training.trainer import TrainOptions, train
+from deephash.verification import Embedding, fit_embedding
 from export.onnx_model import export_model_onnx
 
 DEFAULT_DATA_DIR = Path("data")
 CODE_BITS = 128  # the default model's code length (half L1, half L2)
+VERIFY_DIMS = 256  # the verification descriptor's dimensions (benchmarks/verification.py)
 
 
 def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
@@ -60,9 +62,10 @@ def build_model(
     code_bits: int,
     options: TrainOptions,
     stage: InstanceStage,
+    verification: Embedding | None = None,
 ) -> dict:
-    """Train the cascade of ``code_bits`` (half L1, half L2) on the instance stage's projection, mask it, export
-    it, evaluate it."""
+    """Train the cascade of ``code_bits`` (half L1, half L2) on the instance stage's projection (with the
+    ``verification`` embedding as its descriptor output), mask it, export it, evaluate it."""
     taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = ModelConfig(taxonomy=taxonomy, l1_bits=code_bits // 2, l2_bits=code_bits // 2)
     projection = stage.projection
@@ -70,7 +73,9 @@ def build_model(
     model_dir.mkdir(parents=True, exist_ok=True)
     projection.save(model_dir / INSTANCE_FILE)
     update_metadata(model_dir, {"instance_stage": instance_report})
-    result = train(dataset_root, model_dir, config, options, cache_dir=cache_dir, instance=projection)
+    result = train(
+        dataset_root, model_dir, config, options, cache_dir=cache_dir, instance=projection, verification=verification
+    )
     mask = tune_and_save_mask(model_dir, dataset_root, cache_dir)
     version = export_model_onnx(model_dir)
     report = evaluate_dataset(load_model(model_dir), mask, dataset_root, cache_dir)
@@ -99,11 +104,11 @@ def build_default_model(
 ) -> dict:
     """The 128-bit default model in ``model_dir`` (other code lengths: ``benchmarks/code_lengths.py``).
 
-    The instance stage learns from ``stream`` (generated videos, the last ``held_out`` kept for its own
-    check, beside the groups of ``look_alikes``); the cascade from the synthetic labelled dataset; real footage
-    only measures. The duplicate threshold the model recommends is chosen among ``distractors`` generated stills
-    (``distractors.py``). ``seed`` reseeds both training stages (the ITQ rotation's start, the cascade and its
-    augmented views) and nothing else, so builds of several seeds on one data
+    The instance stage and the verification embedding learn from ``stream`` (generated videos, the last
+    ``held_out`` kept for the stage's own check, beside the groups of ``look_alikes``); the cascade from the
+    synthetic labelled dataset; real footage only measures. The duplicate threshold the model recommends is chosen
+    among ``distractors`` generated stills (``distractors.py``). ``seed`` reseeds both training stages (the ITQ
+    rotation's start, the cascade and its augmented views) and nothing else, so builds of several seeds on one data
     folder share its datasets and caches and differ only by what training draws: the recipe's spread.
     """
     options = replace(options, seed=seed)
@@ -117,7 +122,8 @@ def build_default_model(
     alike = video_views(encoder, look_alikes, spec, cache_dir / "look_alike_views.npy", motion_weight)
     change_from = encoder.regional_dim if motion_weight > 0 else None
     stage = instance_stage(views, CODE_BITS, held_out, config.descriptor, change_from, alike, seed)
-    built = build_model(model_dir, dataset_root, cache_dir, CODE_BITS, replace(options), stage)
+    verification = fit_embedding(views[:-held_out], VERIFY_DIMS, config.descriptor)
+    built = build_model(model_dir, dataset_root, cache_dir, CODE_BITS, replace(options), stage, verification)
     real, baseline_draws = measure_real_footage(model_dir, data_dir)
     print(real_footage_table(real))
     print(simhash_line(real, baseline_draws))

@@ -106,6 +106,16 @@ class DescriptorSettings:
 _DESCRIPTOR_FIELDS = {item.name for item in fields(DescriptorSettings)}
 
 
+def refuse_other_descriptors(what: str, fitted: DescriptorSettings | None, model: DescriptorSettings) -> None:
+    """A ``what`` fitted on descriptors of ``fitted`` settings does not fit a model of ``model`` settings."""
+    if fitted is None:
+        raise ModelError(f"the {what} does not record the descriptor it was fitted on")
+    if fitted != model:
+        mine, theirs = fitted.to_json(), model.to_json()
+        differ = ", ".join(f"{key} {mine[key]} (model: {theirs[key]})" for key in mine if mine[key] != theirs[key])
+        raise ModelError(f"the {what} was fitted on other descriptors: {differ}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild the network before loading its weights."""

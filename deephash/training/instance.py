@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from deephash.errors import ModelError
-from deephash.model.config import DescriptorSettings
+from deephash.model.config import DescriptorSettings, refuse_other_descriptors
 
 INSTANCE_FILE = "instance.npz"  # the projection in a model folder (also inside weights.pt, as buffers)
 PRE_PCA_DIM = 512  # whitening and ITQ work in this many dimensions; the descriptor has thousands
@@ -67,12 +67,7 @@ class Projection:
 
     def check_fits(self, descriptor: DescriptorSettings) -> None:
         """Refuse a model whose descriptor is not the one this projection was fitted on."""
-        if self.descriptor is None:
-            raise ModelError("the instance projection does not record the descriptor it was fitted on")
-        if descriptor != self.descriptor:
-            mine, theirs = self.descriptor.to_json(), descriptor.to_json()
-            differ = ", ".join(f"{key} {mine[key]} (model: {theirs[key]})" for key in mine if mine[key] != theirs[key])
-            raise ModelError(f"the instance projection was fitted on other descriptors: {differ}")
+        refuse_other_descriptors("instance projection", self.descriptor, descriptor)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from deephash.model.network import DeepHashNet
 from deephash.model.pooling import video_descriptor_array
 from deephash.training.instance import Projection, normalise
 from deephash.training.objective import BatchLabels, LossWeights, joint_loss
+from deephash.verification import Embedding
 from deephash.video import FrameSpec, sample_frames
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -127,20 +128,25 @@ def train(
     options: TrainOptions = TrainOptions(),
     cache_dir: Path | None = None,
     instance: Projection | None = None,
+    verification: Embedding | None = None,
 ) -> TrainResult:
     """Train on ``train.csv`` of the dataset and write the model folder ``out_dir``.
 
     ``cache_dir`` holds cached backbone features (default ``out_dir/cache``); models of other code
     lengths trained on the same data and backbone share it. ``instance``: the instance stage's projection
-    for the anchors; without one, SimHash planes around the training videos' mean.
+    for the anchors; without one, SimHash planes around the training videos' mean. ``verification``: the fitted
+    embedding the model outputs as its verification descriptor (:mod:`deephash.verification`); not trained.
     """
     taxonomy = Taxonomy.load(dataset_root / LABELS_FILE)
     config = config or ModelConfig(taxonomy=taxonomy)
     if config.taxonomy != taxonomy:
         raise DatasetError("the model's taxonomy differs from the dataset's labels.json")
     split = read_split(dataset_root, "train", taxonomy)
-    if instance is not None:
-        instance.check_fits(config.descriptor)
+    for fitted in (instance, verification):
+        if fitted is not None:
+            fitted.check_fits(config.descriptor)
+    if verification is not None:
+        config = replace(config, verify_dims=verification.dims)
     # the bits a split projection gives the change stay its own; a retrained model keeps its anchors' layout
     if instance is not None or options.init_from is not None:
         own = instance.change_bits if instance is not None else load_config(options.init_from).anchor_only_bits
@@ -149,6 +155,8 @@ def train(
     model = DeepHashNet(config)
     if options.init_from is not None:
         _initialise_from(model, options.init_from)
+    if verification is not None:
+        model.verification.set_embedding(verification)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     feature_seconds = 0.0
