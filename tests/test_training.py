@@ -17,6 +17,7 @@ from deephash.model.artifacts import load_config, load_model
 from deephash.model.config import ModelConfig, Taxonomy
 from deephash.training.instance import Projection
 from deephash.training.trainer import TrainOptions, train
+from deephash.verification import Embedding
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,25 @@ def test_a_split_projections_change_bits_stay_the_anchors_in_training_and_retrai
     again = replace(options, init_from=tmp_path / "split")
     train(tiny_dataset, tmp_path / "retrained", config, again, cache_dir=out / "cache")  # config says 0
     assert load_config(tmp_path / "retrained").anchor_only_bits == 16
+
+
+def test_the_verification_embedding_is_installed_as_fitted_and_survives_retraining(trained, tiny_dataset, tmp_path):
+    out, _ = trained
+    config = load_config(out)
+    size = load_model(out).head.instance_planes.shape[0]
+    rng = np.random.default_rng(3)
+    embedding = Embedding(
+        rng.normal(0, 0.01, size).astype(np.float32), rng.standard_normal((size, 8)), config.descriptor
+    )
+    options = TrainOptions(epochs=1, batch_size=12, augment_views=1)
+    with pytest.raises(ModelError, match="detail_pool"):
+        stale = replace(embedding, descriptor=replace(config.descriptor, detail_pool=1))
+        train(tiny_dataset, tmp_path / "stale", config, options, cache_dir=out / "cache", verification=stale)
+    train(tiny_dataset, tmp_path / "verified", config, options, cache_dir=out / "cache", verification=embedding)
+    installed = load_model(tmp_path / "verified")
+    assert installed.config.verify_dims == 8 and installed.config.output_names[-1] == "verification"
+    planes = installed.verification.embedding().planes
+    assert np.allclose(planes, embedding.planes, atol=np.abs(embedding.planes).max(axis=0) / 254 + 1e-6)
+    again = replace(options, init_from=tmp_path / "verified")
+    train(tiny_dataset, tmp_path / "retrained", load_config(tmp_path / "verified"), again, cache_dir=out / "cache")
+    assert np.array_equal(load_model(tmp_path / "retrained").verification.planes, installed.verification.planes)
