@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from deephash.codes import hamming
@@ -69,6 +70,27 @@ def distractor_codes(
         return np.concatenate(codes) if codes else np.zeros((0, model.config.code_bits // 8), np.uint8)
 
     return np.asarray(cached_array(cache_dir / f"distractor_codes_{count}_seed{seed}.npy", key, compute))
+
+
+def distractor_embeddings(
+    model: DeepHashNet, count: int, cache_dir: Path, seed: int = DISTRACTOR_SEED, chunk: int = 128
+) -> np.ndarray:
+    """The verification descriptors ``[count, V]`` of the same generated stills, cached per model."""
+    size = model.config.frame_size
+    key = {"count": count, "seed": seed, "size": size, "model": encoder_digest(model), "output": "verification"}
+
+    def compute() -> np.ndarray:
+        backbone = BackboneRunner(model.encoder, size)
+        rows = []
+        with ThreadPoolExecutor(2) as pool, tqdm(total=count, desc="distractor descriptors", unit="video") as bar:
+            for stills in _stills(count, size, seed, chunk, pool):
+                features = np.repeat(backbone(stills[:, None]), model.config.num_frames, axis=1)
+                with torch.no_grad():
+                    rows.append(model.verification(torch.from_numpy(features.astype(np.float32))).numpy())
+                bar.update(len(stills))
+        return np.concatenate(rows) if rows else np.zeros((0, model.config.verify_dims), np.float32)
+
+    return np.asarray(cached_array(cache_dir / f"distractor_verification_{count}_seed{seed}.npy", key, compute))
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
+from deephash.copy_figures import fit_on_generated, real_copy_figures
 from deephash.data.make_dataset import DatasetPlan, make_dataset
-from deephash.distractors import measure_at_scale, scale_table
+from deephash.decision import PRECISION_TARGET
+from deephash.distractors import distractor_embeddings, measure_at_scale, scale_table
 from deephash.evaluation import evaluate_dataset, tune_and_save_mask
 from deephash.model.artifacts import DEFAULT_MODEL_DIR, load_model, update_metadata
 from deephash.model.batching import measure_model_batching
 from deephash.model.config import LABELS_FILE, DescriptorSettings, ModelConfig, Taxonomy
 from deephash.model.encoder import FrameEncoder
-from deephash.real_footage import margin_over_simhash, measure_real_footage, real_footage_table, simhash_line
+from deephash.real_footage import (
+    build_real_footage,
+    margin_over_simhash,
+    measure_real_footage,
+    real_footage_table,
+    simhash_line,
+)
 from deephash.training.instance import INSTANCE_FILE, InstanceOptions, InstanceStage, fit_instance_stage
 from deephash.training.instance_data import LookAlikePlan, StreamPlan, video_views
 from deephash.training.trainer import TrainOptions, train
@@ -130,6 +138,7 @@ def build_default_model(
     margin = margin_over_simhash(real, baseline_draws)
     scale = measure_at_scale(model_dir, data_dir, distractors)
     print(scale_table(scale))
+    copies = copy_search(model_dir, data_dir, views, held_out, alike, distractors)
     summary = {
         "seconds": time.monotonic() - started,
         "model": built,
@@ -138,12 +147,32 @@ def build_default_model(
         "beats_simhash_on_real_footage": bool(margin > 0),
         "margin_over_simhash_mean": margin,
     }
-    update_metadata(model_dir, {"duplicate_decision": scale})
+    update_metadata(model_dir, {"duplicate_decision": scale, "copy_search": copies})
     update_metadata(model_dir, {"default_build": json.loads(json.dumps(summary, default=_plain))})
     batching = measure_model_batching(model_dir)  # this machine is where a laptop's service will run it
     batching.save(model_dir)
     print(batching.table())
     return summary
+
+
+def copy_search(
+    model_dir: Path, data_dir: Path, views: np.ndarray, held_out: int, alike: np.ndarray, distractors: int
+) -> dict:
+    """The model's duplicate decision fitted on generated footage (saved beside it) and what copy search gives on
+    real footage, printed."""
+    model = load_model(model_dir)
+    others = distractor_embeddings(model, distractors, data_dir / "cache")
+    decision, generated = fit_on_generated(model, views, held_out, alike, others)
+    decision.save(model_dir)
+    real = real_copy_figures(model, build_real_footage(data_dir / "real"), data_dir, decision, distractors)
+    recall, decided = real["recall_at_1"], real["decision"]
+    print(
+        f"copy search on real footage, recall@1: code alone {recall['code']:.3f}, two-stage {recall['two_stage']:.3f}, "
+        f"float descriptor {recall['float_descriptor']:.3f}; decided among {distractors:,} distractors: found "
+        f"{decided['found']:.3f} at precision {decided['precision']:.3f} (threshold {decision.threshold:.3f}, chosen "
+        f"on generated footage for precision {PRECISION_TARGET})"
+    )
+    return {"beta": decision.beta, "threshold": decision.threshold, "generated": generated.to_json(), "real": real}
 
 
 def _plain(value: object) -> object:

@@ -14,10 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deephash.copy_figures import embed_features, two_stage_top
 from deephash.errors import ModelError
+from deephash.evaluation import model_codes
 from deephash.mask import CategoryMask
+from deephash.metrics import distance_matrix
 from deephash.model.artifacts import MASK_FILE, load_model, read_metadata, update_metadata
-from deephash.real_footage import build_real_footage, real_footage_recall
+from deephash.real_footage import build_real_footage, footage_features, real_footage_recall
 
 CHECK_EVERY = 5  # every fifth original
 CHECK_KEY = "release_check"
@@ -36,7 +39,9 @@ class ReleaseCheck:
         return abs(self.measured["all"] - self.recorded["all"])
 
     def passes(self, tolerance: float = TOLERANCE) -> bool:
-        return self.overall_difference <= tolerance
+        """The code's overall recall and, where recorded, the copy search's within ``tolerance``."""
+        copies = [abs(self.measured[name] - self.recorded[name]) for name in ("copy_search",) if name in self.recorded]
+        return self.overall_difference <= tolerance and all(difference <= tolerance for difference in copies)
 
     def table(self) -> str:
         lines = [f"{'family':<24}{'released':>10}{'here':>10}"]
@@ -48,12 +53,20 @@ class ReleaseCheck:
 
 
 def check_recall(model_dir: Path, data_dir: Path) -> dict[str, float]:
-    """Real-footage recall@1 per family on the check's part of the footage (made in ``data_dir/real``)."""
+    """Real-footage recall@1 per family of the code on the check's part of the footage (made in
+    ``data_dir/real``) and, for a model with a verification descriptor, ``copy_search``: of the two-stage search
+    the service runs."""
     model = load_model(model_dir)
     mask = CategoryMask.load(model_dir / MASK_FILE)
     footage = build_real_footage(data_dir / "real", every=CHECK_EVERY)
     real, _ = real_footage_recall(model, mask, footage, None, data_dir / "cache", cache_name=CHECK_KEY)
-    return {name: per[1] for name, per in real["hamming"].items()}
+    recall = {name: per[1] for name, per in real["hamming"].items()}
+    if model.verification is not None:
+        variants, pool = footage_features(model, footage, None, data_dir / "cache", cache_name=CHECK_KEY)
+        hamming = distance_matrix(model_codes(model, variants).codes, model_codes(model, pool).codes)
+        similarity = embed_features(model, variants) @ embed_features(model, pool).T
+        recall["copy_search"] = float((two_stage_top(hamming, similarity) == footage.targets).mean())
+    return recall
 
 
 def record_check(model_dir: Path, data_dir: Path) -> dict[str, float]:

@@ -14,9 +14,9 @@ from export.release_files import (
     CHECKSUMS_FILE,
     INSTALL_CHECK,
     RELEASE_DIR,
-    SHIPPED_FILES,
     SIZE_LIMIT,
     install_release,
+    shipped_files,
     verify_release,
     write_release,
 )
@@ -29,9 +29,9 @@ def test_release_is_written_with_checksums_and_replaces_the_previous_one(small_m
     release.mkdir()
     (release / "old-weights.pt").write_text("a previous release")
     size = write_release(small_model, release)
-    assert sorted(path.name for path in release.iterdir()) == sorted([*SHIPPED_FILES, CHECKSUMS_FILE])
-    assert size == sum((release / name).stat().st_size for name in SHIPPED_FILES) <= SIZE_LIMIT
-    assert ONNX_FILE not in SHIPPED_FILES  # re-made and checked at install
+    assert sorted(path.name for path in release.iterdir()) == sorted([*shipped_files(release), CHECKSUMS_FILE])
+    assert size == sum((release / name).stat().st_size for name in shipped_files(release)) <= SIZE_LIMIT
+    assert ONNX_FILE not in shipped_files(release)  # re-made and checked at install
     line = f"{file_sha256(release / WEIGHTS_FILE)}  {WEIGHTS_FILE}"
     assert line in (release / CHECKSUMS_FILE).read_text().splitlines()  # the format `sha256sum -c` reads
     assert verify_release(release) == read_metadata(small_model)["model_version"]
@@ -64,7 +64,7 @@ def test_install_exports_the_released_model_and_replaces_the_old_one(small_model
 
 def test_install_refuses_an_export_that_is_not_the_released_model_and_keeps_the_old_one(small_model, tmp_path):
     model, release, out = tmp_path / "model", tmp_path / "release", tmp_path / "installed"
-    for name in SHIPPED_FILES:
+    for name in shipped_files(small_model):
         (model / name).parent.mkdir(exist_ok=True)
         (model / name).write_bytes((small_model / name).read_bytes())
     update_metadata(model, {"model_version": "0" * 64})  # as if the weights exported differently here
@@ -89,7 +89,7 @@ def test_cli_installs_once_then_has_nothing_to_do(small_model, tmp_path, capsys)
 def test_the_shipped_release_is_the_installed_default_model(default_model):
     release = REPO / RELEASE_DIR
     version = verify_release(release)
-    assert sum((release / name).stat().st_size for name in SHIPPED_FILES) <= SIZE_LIMIT
+    assert sum((release / name).stat().st_size for name in shipped_files(release)) <= SIZE_LIMIT
     assert file_sha256(default_model / ONNX_FILE) == version
     check = read_metadata(default_model)["install_check"]
     assert abs(check["measured"]["all"] - check["recorded"]["all"]) <= check["tolerance"]
@@ -98,7 +98,7 @@ def test_the_shipped_release_is_the_installed_default_model(default_model):
 def test_a_release_carries_no_install_check_so_installing_without_one_is_not_taken_for_checked(small_model, tmp_path):
     model, release, out = tmp_path / "model", tmp_path / "release", tmp_path / "installed"
     model.mkdir()
-    for name in SHIPPED_FILES:
+    for name in shipped_files(small_model):
         (model / name).write_bytes((small_model / name).read_bytes())
     update_metadata(model, {INSTALL_CHECK: {"recorded": {"all": 0.9}, "measured": {"all": 0.9}}})
     write_release(model, release)
