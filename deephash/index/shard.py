@@ -24,7 +24,6 @@ unacknowledged (possibly torn) tail that recovery clears and the next append ove
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import mmap
 import os
@@ -36,6 +35,7 @@ import numpy as np
 
 from deephash.errors import LibraryError
 from deephash.index import shard_ids
+from deephash.index.extents import data_extents
 from deephash.index.idmap import MAX_ID_BYTES
 
 MAGIC = "deephash-shard"
@@ -248,7 +248,7 @@ class Shard:
     def _zero(self, start: int, stop: int) -> bool:
         """Zero the bytes [start, stop) of the file that hold data; True when any was not zero."""
         descriptor, changed = self._file.fileno(), False
-        for extent_start, extent_stop in _data_extents(descriptor, start, stop):
+        for extent_start, extent_stop in data_extents(descriptor, start, stop):
             for chunk in range(extent_start, extent_stop, _CHUNK_BYTES):
                 data = os.pread(descriptor, min(_CHUNK_BYTES, extent_stop - chunk), chunk)
                 if np.frombuffer(data, dtype=np.uint8).any():  # vectorised: a Python any() walks bytes one by one
@@ -287,20 +287,3 @@ class Shard:
         with contextlib.suppress(BufferError):
             self._map.close()
         self._file.close()
-
-
-def _data_extents(descriptor: int, start: int, stop: int):
-    """(start, stop) of the regions of [start, stop) that hold data, by SEEK_DATA/SEEK_HOLE."""
-    position = start
-    while position < stop:
-        try:
-            data = os.lseek(descriptor, position, os.SEEK_DATA)
-        except OSError as error:
-            if error.errno == errno.ENXIO:  # no data past ``position``
-                return
-            raise
-        if data >= stop:
-            return
-        hole = os.lseek(descriptor, data, os.SEEK_HOLE)
-        yield max(data, start), min(hole, stop)
-        position = hole
