@@ -76,6 +76,10 @@ def test_not_a_media_file(tmp_path):
     path.write_text("this is not a video\n" * 20)
     with pytest.raises(NotAMediaFile):
         sample_frames(path)
+    text = tmp_path / "notes.txt"  # FFmpeg would draw it (its tty demuxer): a text, refused as one
+    text.write_text("not a video\n" * 100)
+    with pytest.raises(NotAMediaFile, match="a text file"):
+        sample_frames(text)
 
 
 def test_empty_input(tmp_path):

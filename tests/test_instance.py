@@ -129,7 +129,7 @@ def test_look_alike_groups_are_described_video_by_video(tmp_path):
         a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
         return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 
-    assert cosine(views[4, 0], alone).min() > 0.97  # group 1's second video, as uploaded
+    assert cosine(views[4, 0], alone).min() > 0.9  # group 1's second video, as uploaded
     assert cosine(views[4, 0], alone).mean() > cosine(views[3, 0], alone).mean()  # not its look-alike
 
 

@@ -130,7 +130,8 @@ def test_holders_follow_the_writer_and_a_removed_video_is_never_answered_after_t
     ids = [f"new{n}" for n in range(len(codes))]
     groups = np.array([n % GROUPS if n < 8 else GROUPS + 5 for n in range(len(codes))])  # group 9 is new
     with Library.open(library, writable=True) as writer:
-        writer.add_many(ids, codes, groups, np.zeros(len(codes)))  # acknowledged when it returns
+        descriptors = rng.standard_normal((len(codes), VERIFY_DIMS)).astype(np.float32)
+        writer.add_many(ids, codes, groups, np.zeros(len(codes)), descriptors)  # acknowledged when it returns
         found = router.search.remote(codes, 1).result()
         assert [hits[0][:2] for hits in found["hits"]] == [(video_id, 0) for video_id in ids]
         in_new_group = router.search.remote(codes[8:], 1, None, None, [GROUPS + 5] * 4).result()

@@ -33,19 +33,30 @@ _CONTAINER_SIGNATURES = (
 )
 
 
+# FFmpeg's demuxers that draw text files (plain or ANSI art, named by their extension) as pictures: such an upload
+# decodes, but it is a text, not a video
+_TEXT_DEMUXERS = frozenset({"tty", "bin", "idf", "xbin", "adf"})
+
+
 def open_container(source: VideoSource, max_file_bytes: int) -> av.container.InputContainer:
-    """``source`` opened for reading, after refusing it when it is larger than ``max_file_bytes``."""
+    """``source`` opened for reading, after refusing it when it is larger than ``max_file_bytes``, and refused
+    when FFmpeg reads it as a text it would draw."""
     head = _read_head(source, max_file_bytes)
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
-        return av.open(source, mode="r", options=_PROBE_OPTIONS)
+        container = av.open(source, mode="r", options=_PROBE_OPTIONS)
     except av.error.FFmpegError as error:
         if not head:
             raise NotAMediaFile("the input is empty") from error
         if _looks_like_container(head):
             raise CorruptVideo(f"the container is damaged or truncated: {error}") from error
         raise NotAMediaFile(f"not a media file FFmpeg can read: {error}") from error
+    demuxers = set(container.format.name.split(","))
+    if demuxers & _TEXT_DEMUXERS:
+        container.close()
+        raise NotAMediaFile(f"a text file, not a video (FFmpeg's {container.format.name} demuxer would draw it)")
+    return container
 
 
 def check_size(size: int, max_file_bytes: int) -> None:
