@@ -24,6 +24,9 @@ class HashOut(BaseModel):
     audio_code: str | None = Field(description="audio code (hex), null when the video has no audio")
     model_version: str
     frames_used: int
+    verification: list[float] | None = Field(
+        None, description="the verification descriptor (unit length), from a model that outputs one"
+    )
 
 
 class NeighbourOut(BaseModel):

@@ -149,8 +149,7 @@ class DeepHashService:
 
     @bentoml.api
     async def hash(self, ctx: bentoml.Context, video: Path) -> HashOut:
-        """Hash an uploaded video: code, categories, audio code. Uploads of any content type are taken (curl -F
-        sends application/octet-stream) and refused by their content: what does not decode is a 400."""
+        """Hash an upload of any content type (curl -F sends octet-stream); what does not decode is a 400."""
         self.access.allow(ctx, "read")
         hashed = await self._hash(video)
         return HashOut(
@@ -160,6 +159,7 @@ class DeepHashService:
             audio_code=None if hashed.audio is None else to_hex(hashed.audio),
             model_version=hashed.model_version,
             frames_used=hashed.video.frames_used,
+            verification=None if hashed.video.verification is None else hashed.video.verification.tolist(),
         )
 
     @bentoml.api
