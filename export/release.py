@@ -37,7 +37,7 @@ from export.onnx_model import export_model_onnx
 
 DEFAULT_DATA_DIR = Path("data")
 CODE_BITS = 128  # the default model's code length (half L1, half L2)
-VERIFY_DIMS = 256  # the verification descriptor's dimensions (benchmarks/verification.py)
+VERIFY_DIMS = 512  # the verification descriptor's dimensions (docs/measurements.md, benchmarks/verification.py)
 
 
 def ensure_dataset(root: Path, plan: DatasetPlan = DatasetPlan()) -> Path:
