@@ -12,7 +12,7 @@ variants among its videos and the distractors) and only then measured on real fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,18 +56,11 @@ def distractor_codes(
     model: DeepHashNet, count: int, cache_dir: Path, seed: int = DISTRACTOR_SEED, chunk: int = 128
 ) -> np.ndarray:
     """Packed codes ``[count, L/8]`` of ``count`` generated stills, cached per model (weights included)."""
-    size = model.config.frame_size
-    key = {"count": count, "seed": seed, "size": size, "model": encoder_digest(model)}
+    key = {"count": count, "seed": seed, "size": model.config.frame_size, "model": encoder_digest(model)}
 
     def compute() -> np.ndarray:
-        backbone = BackboneRunner(model.encoder, size)
-        codes = []
-        with ThreadPoolExecutor(2) as pool, tqdm(total=count, desc="distractor codes", unit="video") as progress:
-            for stills in _stills(count, size, seed, chunk, pool):
-                features = np.repeat(backbone(stills[:, None]), model.config.num_frames, axis=1)
-                codes.append(model_codes(model, features).codes)
-                progress.update(len(stills))
-        return np.concatenate(codes) if codes else np.zeros((0, model.config.code_bits // 8), np.uint8)
+        empty = np.zeros((0, model.config.code_bits // 8), np.uint8)
+        return _of_stills(model, count, seed, chunk, "distractor codes", lambda f: model_codes(model, f).codes, empty)
 
     return np.asarray(cached_array(cache_dir / f"distractor_codes_{count}_seed{seed}.npy", key, compute))
 
@@ -76,21 +69,31 @@ def distractor_embeddings(
     model: DeepHashNet, count: int, cache_dir: Path, seed: int = DISTRACTOR_SEED, chunk: int = 128
 ) -> np.ndarray:
     """The verification descriptors ``[count, V]`` of the same generated stills, cached per model."""
-    size = model.config.frame_size
-    key = {"count": count, "seed": seed, "size": size, "model": encoder_digest(model), "output": "verification"}
+    key = {"count": count, "seed": seed, "size": model.config.frame_size, "model": encoder_digest(model)}
+
+    def descriptors(features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model.verification(torch.from_numpy(features.astype(np.float32))).numpy()
 
     def compute() -> np.ndarray:
-        backbone = BackboneRunner(model.encoder, size)
-        rows = []
-        with ThreadPoolExecutor(2) as pool, tqdm(total=count, desc="distractor descriptors", unit="video") as bar:
-            for stills in _stills(count, size, seed, chunk, pool):
-                features = np.repeat(backbone(stills[:, None]), model.config.num_frames, axis=1)
-                with torch.no_grad():
-                    rows.append(model.verification(torch.from_numpy(features.astype(np.float32))).numpy())
-                bar.update(len(stills))
-        return np.concatenate(rows) if rows else np.zeros((0, model.config.verify_dims), np.float32)
+        empty = np.zeros((0, model.config.verify_dims), np.float32)
+        return _of_stills(model, count, seed, chunk, "distractor descriptors", descriptors, empty)
 
-    return np.asarray(cached_array(cache_dir / f"distractor_verification_{count}_seed{seed}.npy", key, compute))
+    path = cache_dir / f"distractor_verification_{count}_seed{seed}.npy"
+    return np.asarray(cached_array(path, key | {"output": "verification"}, compute))
+
+
+def _of_stills(
+    model: DeepHashNet, count: int, seed: int, chunk: int, what: str, output: Callable, empty: np.ndarray
+) -> np.ndarray:
+    """``output`` of the per-frame features of ``count`` generated stills (each a still video), chunk by chunk."""
+    size = model.config.frame_size
+    backbone, rows = BackboneRunner(model.encoder, size), []
+    with ThreadPoolExecutor(2) as pool, tqdm(total=count, desc=what, unit="video") as progress:
+        for stills in _stills(count, size, seed, chunk, pool):
+            rows.append(output(np.repeat(backbone(stills[:, None]), model.config.num_frames, axis=1)))
+            progress.update(len(stills))
+    return np.concatenate(rows) if rows else empty
 
 
 @dataclass(frozen=True)
