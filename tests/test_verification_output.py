@@ -59,3 +59,13 @@ def test_triton_declares_the_descriptor_output(tmp_path):
     assert "verification" not in {
         output.name for output in TritonModelConfig("python").to_proto(ModelConfig(taxonomy=UNEVEN)).output
     }
+
+
+def test_generated_stills_get_unit_descriptors_cached_per_model(tmp_path):
+    from deephash.distractors import distractor_embeddings
+
+    model, _ = model_with_verification(tmp_path / "model")
+    first = distractor_embeddings(model, 6, tmp_path / "cache", chunk=4)
+    assert first.shape == (6, DIMS) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
+    assert np.array_equal(distractor_embeddings(model, 6, tmp_path / "cache"), first)  # from the cache
+    assert len({row.tobytes() for row in first}) == 6  # six different stills
