@@ -51,6 +51,7 @@ def test_mask_needs_exactly_one_mode(tmp_path, capsys):
     assert "exactly one" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a dataset made, a model trained, masked and evaluated: about a minute
 def test_make_dataset_train_mask_evaluate_chain(tmp_path, capsys):
     """The verbs compose: a tiny dataset, a small model, its mask, its evaluation."""
     data, model = tmp_path / "data", tmp_path / "model"

@@ -30,6 +30,7 @@ def collect(process: subprocess.Popen, lines: list[str]) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow  # six SIGKILLed writer processes per run
 @pytest.mark.parametrize("verify_dims", [0, 24])  # codes alone; codes with verification descriptors
 def test_sigkilled_writer_never_loses_an_acknowledged_row(tmp_path, verify_dims):
     folder = tmp_path / "lib"

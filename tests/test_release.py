@@ -76,6 +76,7 @@ def test_install_refuses_an_export_that_is_not_the_released_model_and_keeps_the_
     assert (out / ONNX_FILE).read_text() == "the model in use"
 
 
+@pytest.mark.slow  # the installer measures batch sizes for real
 def test_cli_installs_once_then_has_nothing_to_do(small_model, tmp_path, capsys):
     release, out = tmp_path / "release", tmp_path / "installed"
     write_release(small_model, release)
@@ -95,6 +96,7 @@ def test_the_shipped_release_is_the_installed_default_model(default_model):
     assert abs(check["measured"]["all"] - check["recorded"]["all"]) <= check["tolerance"]
 
 
+@pytest.mark.slow  # the installer measures batch sizes for real
 def test_a_release_carries_no_install_check_so_installing_without_one_is_not_taken_for_checked(small_model, tmp_path):
     model, release, out = tmp_path / "model", tmp_path / "release", tmp_path / "installed"
     model.mkdir()
