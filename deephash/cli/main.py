@@ -49,15 +49,15 @@ def missing_extra(error: ModuleNotFoundError) -> CommandError | None:
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser of the verb ``argv`` names, or of every verb (for ``--help`` and unknown verbs); a verb whose
-    module cannot be imported here is listed with the extra it needs and refuses to run."""
+    """The parser of the verb ``argv`` names, or of every verb (no ``argv``, ``--help``, an unknown verb); a verb
+    whose module cannot be imported here is listed with the extra it needs and refuses to run."""
     parser = argparse.ArgumentParser(
         prog="deephash",
         description="Binary codes for videos: hash, search, train, evaluate, export, serve, build the default model.",
     )
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     verbs = _verbs()
-    named = _verb_named_in(sys.argv[1:] if argv is None else argv)
+    named = None if argv is None else _verb_named_in(argv)
     for name, point in verbs.items():
         if named in verbs and name != named:
             continue
@@ -81,6 +81,7 @@ def _refuse(error: CommandError):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args)
