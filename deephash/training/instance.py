@@ -24,6 +24,7 @@ import numpy as np
 
 from deephash.errors import ModelError
 from deephash.model.config import DescriptorSettings, refuse_other_descriptors
+from deephash.verification import normalise
 
 INSTANCE_FILE = "instance.npz"  # the projection in a model folder (also inside weights.pt, as buffers)
 PRE_PCA_DIM = 512  # whitening and ITQ work in this many dimensions; the descriptor has thousands
@@ -76,11 +77,6 @@ class InstanceOptions:
     whitening_shrinkage: float = 0.1  # ridge added to the intra-pair covariance, as a share of its mean eigenvalue
     change_share: float = 0.125  # of the bits, quantising the descriptor's change part on its own
     seed: int = 0  # of the ITQ rotation's random start
-
-
-def normalise(descriptors: np.ndarray) -> np.ndarray:
-    descriptors = np.asarray(descriptors, dtype=np.float32)
-    return descriptors / np.maximum(np.linalg.norm(descriptors, axis=-1, keepdims=True), 1e-12)
 
 
 def pca_directions(centred: np.ndarray, dims: int) -> np.ndarray:
